@@ -1,0 +1,63 @@
+"""Project-wide pytest configuration (here at the root so it also governs docs/): page blocks run through pytest-markdown-docs with our parser and a
+runner that compares printed output with the output the page shows."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import pathlib
+
+import pytest
+from pytest_markdown_docs._runners import DefaultRunner, register_runner
+from pytest_markdown_docs.plugin import MarkdownDocstringCodeModule
+
+from tests.markdown_blocks import markdown_parser, python_blocks
+
+
+def pytest_markdown_docs_markdown_it():
+    return markdown_parser()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(file_path, parent):
+    # The plugin would also import every .py file it sees to test docstrings; the project
+    # keeps its samples in pages and examples, so only Markdown files are collected.
+    collectors = yield
+    return [c for c in collectors if not isinstance(c, MarkdownDocstringCodeModule)]
+
+
+def _normalise(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
+
+
+@register_runner(default=True)
+class OutputCheckingRunner(DefaultRunner):
+    """Runs a block like the default runner; if the page shows its output, compares.
+
+    A continuation block's source is the chain of blocks before it plus its own code;
+    the chain runs first with its output discarded, then the block itself is captured.
+    """
+
+    def runtest(self, test, args, *, asyncio_runner=None):
+        block = python_blocks(pathlib.Path(test.source_path))[test.start_line]
+        earlier = test.source[: len(test.source) - len(block.code)]
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(earlier, test.source_path, "exec"), args)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            # Blank lines in front keep the line numbers of tracebacks those of the page.
+            padded = "\n" * earlier.count("\n") + block.code
+            exec(compile(padded, test.source_path, "exec"), args)
+        expected = block.expected_output
+        if expected is not None and _normalise(printed.getvalue()) != _normalise(expected):
+            diff = "\n".join(
+                difflib.unified_diff(
+                    _normalise(expected).splitlines(),
+                    _normalise(printed.getvalue()).splitlines(),
+                    "shown on the page",
+                    "printed by the block",
+                    lineterm="",
+                )
+            )
+            raise AssertionError(f"The output shown on the page is not what the block prints:\n{diff}")

@@ -1,0 +1,131 @@
+"""The built site in a real browser (headless Chromium driven by Playwright): search in
+English and Chinese, copy buttons, rendered math, plots, no errors, nothing from
+other hosts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.parse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+# Debian's chromium (installed by scripts/install-chromium.sh); CHROMIUM overrides.
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    if os.environ.get("CHROMIUM"):
+        return os.environ["CHROMIUM"]
+    for name in CHROMIUM_CANDIDATES:
+        if found := shutil.which(name):
+            return found
+    pytest.fail(
+        "Chromium is not installed: run scripts/install-chromium.sh (make test does), "
+        "or set CHROMIUM to a Chromium or Chrome binary",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A page that records console errors and every request it makes."""
+
+    def __init__(self, browser, url):
+        self.page = browser.new_page()
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url, wait_until="networkidle")
+
+    def foreign_requests(self, site_url: str) -> list[str]:
+        host = urllib.parse.urlsplit(site_url).netloc
+        return [
+            url
+            for url in self.requests
+            if urllib.parse.urlsplit(url).scheme in {"http", "https", "ws", "wss"}
+            and urllib.parse.urlsplit(url).netloc != host
+        ]
+
+
+@pytest.fixture
+def visit(browser, site_url):
+    opened = []
+
+    def open_page(path: str) -> Visit:
+        opened.append(Visit(browser, site_url + path))
+        return opened[-1]
+
+    yield open_page
+    for v in opened:
+        assert not v.errors, f"console errors: {v.errors}"
+        assert not v.foreign_requests(site_url), f"requests to other hosts: {v.foreign_requests(site_url)}"
+        v.page.close()
+
+
+def search(visit, query: str) -> list[str]:
+    """Type a query into Material's search box and return the result links."""
+    page = visit("").page
+    page.click("label.md-search__icon, .md-search__input", force=True)
+    field = page.locator("input.md-search__input")
+    field.fill(query)
+    field.press("End")  # Material searches on key events, not on fill() alone
+    page.wait_for_selector(".md-search-result__item", timeout=15_000)
+    return page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
+
+
+@pytest.mark.parametrize("query", ["adam", "AdamW", "优化器", "自适应"])
+def test_search_finds_the_adam_page(visit, query):
+    results = search(visit, query)
+    assert any("/training/adam/" in url for url in results), f"{query!r} found {results}"
+
+
+def test_code_blocks_have_copy_buttons(visit):
+    page = visit("training/adam/").page
+    # Material 9.8 renders copy buttons as button[data-md-type=copy]; older ones as .md-clipboard.
+    blocks = page.locator("article pre:has(> code)").count()
+    buttons = page.locator('article pre [data-md-type="copy"], article pre .md-clipboard').count()
+    assert blocks > 0 and buttons == blocks, f"{buttons} copy buttons for {blocks} code blocks"
+
+
+def test_math_is_rendered(visit):
+    page = visit("training/adam/").page
+    assert page.locator("article .arithmatex .katex").count() > 0, "no formula rendered"
+    raw = page.eval_on_selector_all(
+        "article .arithmatex", "els => els.filter(e => !e.querySelector('.katex')).length"
+    )
+    assert raw == 0, f"{raw} formulas still shown as raw TeX"
+    assert page.locator("article .katex-error").count() == 0, "KaTeX could not parse a formula"
+
+
+def test_example_page_shows_plots_and_offers_the_script(visit):
+    page = visit("examples/adam/adam_nonconvergence/").page
+    images = page.locator("article .jp-OutputArea-output img")
+    assert images.count() > 0, "no plot on the example page"
+    assert page.eval_on_selector_all(
+        "article .jp-OutputArea-output img", "imgs => imgs.every(i => i.naturalWidth > 0)"
+    )
+    assert page.locator('a[download][href$="adam_nonconvergence.py"]').count() == 1

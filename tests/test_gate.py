@@ -1,0 +1,107 @@
+"""The gate itself: on a temporary copy of the project, a page block that fails, a page
+that shows the wrong output, and an example whose final assertion fails each make the
+checks fail, while an untouched page passes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+PAGE_PROBES = {
+    "passes": (
+        0,
+        """
+        ```python
+        print(sum(range(4)))
+        ```
+
+        ```{.text .output title="Output"}
+        6
+        ```
+        """,
+    ),
+    "failing-block-inside-a-tab": (
+        1,
+        """
+        === "Fine"
+
+            ```python
+            x = 1
+            ```
+
+        === "Broken"
+
+            ```python
+            raise RuntimeError("gate probe")
+            ```
+        """,
+    ),
+    "wrong-output-inside-an-admonition": (
+        1,
+        """
+        !!! example
+
+            ```python
+            print(2 + 2)
+            ```
+
+            ```{.text .output title="Output"}
+            5
+            ```
+        """,
+    ),
+}
+
+
+def copy_project(destination, *names):
+    for name in names:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, symlinks=True)
+        elif source.exists():
+            shutil.copy2(source, destination / name)
+
+
+def run_pytest(project, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("probe", PAGE_PROBES)
+def test_page_blocks_gate(tmp_path, probe):
+    expected_exit, markdown = PAGE_PROBES[probe]
+    copy_project(tmp_path, "pyproject.toml", "conftest.py")
+    (tmp_path / "tests").mkdir()
+    shutil.copy2(ROOT / "tests" / "markdown_blocks.py", tmp_path / "tests")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "probe.md").write_text("# Probe\n" + textwrap.dedent(markdown))
+    result = run_pytest(tmp_path, "docs")
+    assert result.returncode == expected_exit, result.stdout[-3000:]
+
+
+def test_failing_example_fails_the_checks(tmp_path, build):
+    # `build` has run first, so the copied cache serves every other example.
+    copy_project(
+        tmp_path, "pyproject.toml", "conftest.py", "mkdocs.yml", "docs", "examples",
+        "overrides", "tests", ".cache",
+    )
+    probe = tmp_path / "examples" / "adam" / "gate_probe.py"
+    probe.write_text(
+        "# %% [markdown]\n# # Gate probe\n\n# %%\nresult = 1 + 1\n\n"
+        '# %%\nassert result == 3, "gate probe: the claim is false"\n'
+    )
+    result = run_pytest(tmp_path, "tests/test_site.py", "-k", "runs_and_its_checks_pass and gate_probe")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "gate probe: the claim is false" in result.stdout

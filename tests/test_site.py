@@ -1,0 +1,176 @@
+"""The built site: it builds strictly, every example executed with its checks passing,
+links and anchors resolve, examples are reachable from their topic pages, and no page
+loads anything from another host."""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+import re
+import urllib.parse
+
+import pytest
+from bs4 import BeautifulSoup
+
+from tests.conftest import ROOT
+
+EXAMPLES = sorted((ROOT / "examples").glob("*/*.py"))
+TOPIC_SOURCES = sorted(
+    p for p in (ROOT / "docs").rglob("*.md") if "examples" not in p.relative_to(ROOT / "docs").parts
+)
+# Attributes through which a page loads something (a plain <a href> only links).
+LOADING_ATTRIBUTES = {
+    "script": "src",
+    "link": "href",
+    "img": "src",
+    "source": "src",
+    "iframe": "src",
+    "video": "src",
+    "audio": "src",
+    "embed": "src",
+    "object": "data",
+}
+CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)")
+
+
+def example_id(path: pathlib.Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
+
+
+def example_page(site: pathlib.Path, example: pathlib.Path) -> pathlib.Path:
+    return site / "examples" / example.parent.name / example.stem / "index.html"
+
+
+def html_pages(site: pathlib.Path) -> list[pathlib.Path]:
+    return sorted(site.rglob("*.html"))
+
+
+def parse(page: pathlib.Path) -> BeautifulSoup:
+    return BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+
+
+def is_external(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    return bool(parts.scheme and parts.scheme not in {"data", "blob"}) or url.startswith("//")
+
+
+def resolve(page: pathlib.Path, href: str, site: pathlib.Path) -> tuple[pathlib.Path, str]:
+    """The file an internal href points to, and its fragment."""
+    parts = urllib.parse.urlsplit(href)
+    path = urllib.parse.unquote(parts.path)
+    if path.startswith("/"):
+        # Root-relative (the 404 page, download buttons): relative to where the site is served.
+        base = urllib.parse.urlsplit(site_url_setting()).path
+        target = (site / path.removeprefix(base.rstrip("/")).lstrip("/")).resolve()
+    else:
+        target = (page.parent / path).resolve() if path else page
+    if target.is_dir():
+        target = target / "index.html"
+    return target, urllib.parse.unquote(parts.fragment)
+
+
+@functools.cache
+def site_url_setting() -> str:
+    from mkdocs.config import load_config
+
+    return load_config(str(ROOT / "mkdocs.yml")).site_url or "/"
+
+
+def loads(element) -> str | None:
+    """The URL through which an element makes the browser fetch something, if any."""
+    if element.name == "link" and {"canonical", "alternate", "next", "prev"} & set(element.get("rel", [])):
+        return None
+    return element.get(LOADING_ATTRIBUTES[element.name])
+
+
+def test_site_builds_strictly(build):
+    build.require_success()
+
+
+def test_there_are_examples():
+    assert EXAMPLES, "no examples found under examples/"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=example_id)
+def test_example_runs_and_its_checks_pass(build, example):
+    """The build executes each example with allow_errors off: a failed assert fails it."""
+    if build.returncode != 0:
+        named = str(example.relative_to(ROOT)) in build.log or example.name in build.log
+        reason = "this example failed" if named else "the build stopped before or after it"
+        pytest.fail(f"site build failed ({reason}):\n{build.log[-6000:]}", pytrace=False)
+    page = example_page(build.site, example)
+    assert page.exists(), f"{example_id(example)} was not rendered"
+    soup = parse(page)
+    outputs = soup.select(".jp-OutputArea-output")
+    assert outputs, f"{example_id(example)} shows no executed output"
+    assert not soup.select('[data-mime-type="application/vnd.jupyter.stderr"] .ansi-red-fg'), (
+        "an error traceback is shown on the page"
+    )
+    assert (page.parent / example.name).read_bytes() == example.read_bytes(), (
+        "the script offered for download is not the example's source"
+    )
+    assert soup.select_one(f'a[download][href$="{example.name}"]'), "no download button"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=example_id)
+def test_example_is_linked_from_a_topic_page(site, example):
+    target = example_page(site, example).resolve()
+    for source in TOPIC_SOURCES:
+        rel = source.relative_to(ROOT / "docs").with_suffix("")
+        page = site / ("index.html" if rel.name == "index" else rel / "index.html")
+        if rel.parent == pathlib.Path("."):
+            continue  # the home page lists topics, not examples
+        for link in parse(page).select("article a[href]"):
+            href = link["href"]
+            if not is_external(href) and resolve(page, href, site)[0] == target:
+                return
+    pytest.fail(f"no topic page links to {example_id(example)}")
+
+
+def test_internal_links_and_anchors_resolve(site):
+    broken = []
+    ids: dict[pathlib.Path, set[str]] = {}
+    for page in html_pages(site):
+        for link in parse(page).select("a[href]"):
+            href = link["href"]
+            if is_external(href) or href.startswith(("mailto:", "javascript:")):
+                continue
+            target, fragment = resolve(page, href, site)
+            if not target.exists():
+                broken.append(f"{page.relative_to(site)}: {href} (no such file)")
+                continue
+            if fragment and target.suffix == ".html":
+                if target not in ids:
+                    ids[target] = {tag["id"] for tag in parse(target).select("[id]")}
+                if fragment not in ids[target]:
+                    broken.append(f"{page.relative_to(site)}: {href} (no such anchor)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_nothing_is_loaded_from_another_host(site):
+    offenders = []
+    for page in html_pages(site):
+        soup = parse(page)
+        for tag, attribute in LOADING_ATTRIBUTES.items():
+            for element in soup.find_all(tag):
+                url = loads(element)
+                if url and is_external(url):
+                    offenders.append(f"{page.relative_to(site)}: <{tag} {attribute}={url}>")
+        for style in [s.get_text() for s in soup.find_all("style")] + [
+            e["style"] for e in soup.select("[style]")
+        ]:
+            offenders += [f"{page.relative_to(site)}: url({u})" for u in CSS_URL.findall(style) if is_external(u)]
+    for stylesheet in site.rglob("*.css"):
+        text = stylesheet.read_text(encoding="utf-8", errors="replace")
+        offenders += [f"{stylesheet.relative_to(site)}: url({u})" for u in CSS_URL.findall(text) if is_external(u)]
+    assert not offenders, "resources from other hosts:\n" + "\n".join(offenders)
+
+
+def test_home_page_lists_every_topic(site):
+    home = parse(site / "index.html")
+    linked = {resolve(site / "index.html", a["href"], site)[0] for a in home.select("article a[href]") if not is_external(a["href"])}
+    for source in TOPIC_SOURCES:
+        rel = source.relative_to(ROOT / "docs").with_suffix("")
+        if rel.parent == pathlib.Path("."):
+            continue
+        assert (site / rel / "index.html").resolve() in linked, f"the home page does not list {rel}"
