@@ -17,9 +17,17 @@ $(READY): pyproject.toml
 	$(BIN)/python -m pip install --group site
 	touch $@
 
-# Build (examples run once, then come from the cache) and serve with live reload.
+# Running every example takes minutes when nothing is cached. Until `make test` or
+# `make site` has filled the cache, the preview shows examples without running them;
+# afterwards it runs only the examples whose source changed. Override either way with
+# `make serve EXECUTE_EXAMPLES=true` (or false).
+EXECUTE_EXAMPLES ?= $(if $(wildcard .cache/mkdocs-jupyter/*.json),true,false)
+
 serve: $(READY)
-	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload
+	@if [ "$(EXECUTE_EXAMPLES)" = false ]; then \
+	  echo "Previewing examples without running them: run 'make test' once to see their output."; \
+	fi
+	EXECUTE_EXAMPLES=$(EXECUTE_EXAMPLES) $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload
 
 browser:
 	scripts/install-chromium.sh
@@ -32,7 +40,7 @@ test: $(READY) browser
 site: $(READY) browser
 	rm -rf site
 	$(BIN)/python -m pytest
-	$(BIN)/mkdocs build --strict --site-dir site
+	EXECUTE_EXAMPLES=true $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf site .cache .pytest_cache

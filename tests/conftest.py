@@ -32,7 +32,7 @@ def build_site(project: pathlib.Path, site_dir: pathlib.Path) -> Build:
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
         cwd=project,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "EXECUTE_EXAMPLES": "true"},
         capture_output=True,
         text=True,
     )
