@@ -203,7 +203,7 @@ def max_param_diff(model_a, model_b):
 
 
 # %% [markdown]
-# ## From scratch against `torch.optim`
+# ## From scratch against torch.optim
 #
 # Adam with an L2 weight decay of 0.01 and AdamW with a decoupled weight decay of 0.1, each
 # trained twice side by side: once with `ScratchAdam`, once with the library class.
@@ -241,7 +241,7 @@ if has_decoupled_flag:
     print(f"Adam(decoupled_weight_decay=True) vs AdamW: max |diff| = {flag_diffs[-1]:.2e}")
 
 # %% [markdown]
-# ## Same `weight_decay`, different optimizer
+# ## Same weight_decay, different optimizer
 #
 # Now Adam with L2 and AdamW with the *same* learning rate and the *same* `weight_decay`
 # value (0.1), plus a run without any decay for reference. In Adam the L2 gradient

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Sharding an `IterableDataset` across workers
+# # Sharding an IterableDataset across workers
 #
 # A `DataLoader` gives each worker process its own copy of the dataset. For a map-style dataset
 # that is harmless, because the main process hands out the indices. An `IterableDataset` has no
@@ -103,7 +103,7 @@ print("first items (record, worker):", list(zip(naive_records, naive_workers))[:
 # record 0 from worker 1, record 1 from worker 0, and so on. Training on this sees every
 # example twice per epoch (or $W$ times with $W$ workers) and nothing warns about it.
 #
-# ## Sharding with `get_worker_info()`
+# ## Sharding with get_worker_info()
 #
 # Inside a worker, `get_worker_info()` gives `id` and `num_workers`. Worker $k$ of $W$ keeps
 # the records whose position $i$ satisfies $i \bmod W = k$. Striding like this suits a stream

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # DataLoader throughput against `num_workers`
+# # DataLoader throughput against num_workers
 #
 # This program times one epoch of a `DataLoader` with 0, 1, 2, 4 and 8 worker processes on
 # three kinds of dataset: one whose items wait on (simulated) storage, one whose items are
@@ -198,7 +198,7 @@ for name, times in seconds.items():
 # get slower with every worker count: each batch now has to travel from a worker to the main
 # process, and that transfer costs more than making the batch did.
 #
-# ## `persistent_workers` over several epochs
+# ## persistent_workers over several epochs
 #
 # Without `persistent_workers`, every epoch starts and stops its workers. With it, the same
 # workers (and their copy of the dataset) serve every epoch. A small dataset makes the start-up

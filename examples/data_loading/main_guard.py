@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Why DataLoader workers need `if __name__ == "__main__":`
+# # Why DataLoader workers need the main guard
 #
 # The original answer's example creates a `DataLoader` with workers and iterates over it at the
 # top level of the script. That runs on Linux up to Python 3.13, where workers are forked, and
