@@ -12,6 +12,7 @@
 # the same file is an ordinary DDP training script.
 
 # %%
+import gc
 import json
 import os
 import subprocess
@@ -228,7 +229,12 @@ def run_worker() -> None:
                 torch.save(result.pop("state_dict"), Path(out_dir) / "model.pt")
                 result["backend"], result["device"] = backend, str(device)
                 (Path(out_dir) / "result.json").write_text(json.dumps(result))
+        dist.barrier()  # leave together: no rank tears down while another still talks to it
     finally:
+        # Free DDP's pending gloo work while the interpreter is fully alive: left to
+        # interpreter shutdown, it can abort the process ("terminate called without an
+        # active exception") after all the work is done.
+        gc.collect()
         dist.destroy_process_group()
 
 
