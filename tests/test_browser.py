@@ -97,7 +97,7 @@ def search(visit, query: str) -> list[str]:
     return page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
 
 
-@pytest.mark.parametrize("query", ["adam", "AdamW", "优化器", "优缺点"])
+@pytest.mark.parametrize("query", ["adam", "AdamW", "优化器", "缺点"])
 def test_search_finds_the_adam_page(visit, query):
     results = search(visit, query)
     assert any("/training/adam/" in url for url in results), f"{query!r} found {results}"
