@@ -1,5 +1,8 @@
-"""Project-wide pytest configuration (here at the root so it also governs docs/): page blocks run through pytest-markdown-docs with our parser and a
-runner that compares printed output with the output the page shows."""
+"""Project-wide pytest configuration, at the root so that it also governs docs/.
+
+Page blocks run through pytest-markdown-docs with the parser of tests/markdown_blocks.py
+and a runner that compares what a block prints with the output the page shows.
+"""
 
 from __future__ import annotations
 
@@ -42,13 +45,14 @@ class OutputCheckingRunner(DefaultRunner):
     def runtest(self, test, args, *, asyncio_runner=None):
         block = python_blocks(pathlib.Path(test.source_path))[test.start_line]
         earlier = test.source[: len(test.source) - len(block.code)]
+        # Executing the page's own code is what this runner is for (hence the noqa: S102).
         with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(earlier, test.source_path, "exec"), args)
+            exec(compile(earlier, test.source_path, "exec"), args)  # noqa: S102
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             # Blank lines in front keep the line numbers of tracebacks those of the page.
             padded = "\n" * earlier.count("\n") + block.code
-            exec(compile(padded, test.source_path, "exec"), args)
+            exec(compile(padded, test.source_path, "exec"), args)  # noqa: S102
         expected = block.expected_output
         if expected is not None and _normalise(printed.getvalue()) != _normalise(expected):
             diff = "\n".join(

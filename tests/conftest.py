@@ -35,6 +35,7 @@ def build_site(project: pathlib.Path, site_dir: pathlib.Path) -> Build:
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "EXECUTE_EXAMPLES": "true"},
         capture_output=True,
         text=True,
+        check=False,  # the callers read the exit code
     )
     return Build(result.returncode, result.stdout + result.stderr, site_dir)
 

@@ -76,6 +76,7 @@ def run_pytest(project, *args):
         cwd=project,
         capture_output=True,
         text=True,
+        check=False,  # the callers read the exit code
     )
 
 
