@@ -14,6 +14,16 @@ import threading
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+# Hand-written pages (docs/examples links to the example scripts) and the topic pages among
+# them (every page outside the docs root, which holds only the home page).
+PAGES = sorted(p for p in DOCS.rglob("*.md") if "examples" not in p.relative_to(DOCS).parts)
+TOPIC_PAGES = [p for p in PAGES if p.parent != DOCS]
+EXAMPLES = sorted((ROOT / "examples").glob("*/*.py"))
+
+
+def example_id(path: pathlib.Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,20 +4,14 @@ build then executes them (tests/test_site.py)."""
 from __future__ import annotations
 
 import ast
-import pathlib
 import re
 
 import jupytext
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLES, example_id
 
-EXAMPLES = sorted((ROOT / "examples").glob("*/*.py"))
 HEADING = re.compile(r"^(#{1,6})\s+(.*)$", re.MULTILINE)
-
-
-def example_id(path: pathlib.Path) -> str:
-    return f"{path.parent.name}/{path.stem}"
 
 
 @pytest.fixture(params=EXAMPLES, ids=example_id)

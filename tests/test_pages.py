@@ -9,6 +9,7 @@ import re
 import pytest
 from pytest_markdown_docs.plugin import FenceSyntax, extract_fence_tests
 
+from tests.conftest import DOCS, PAGES, TOPIC_PAGES
 from tests.markdown_blocks import (
     fence_info,
     is_output,
@@ -17,9 +18,6 @@ from tests.markdown_blocks import (
     python_fences_in_source,
 )
 
-DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
-PAGES = sorted(p for p in DOCS.rglob("*.md") if "examples" not in p.relative_to(DOCS).parts)
-TOPIC_PAGES = [p for p in PAGES if p.parent != DOCS]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -12,12 +12,8 @@ import urllib.parse
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.conftest import ROOT
+from tests.conftest import DOCS, EXAMPLES, ROOT, TOPIC_PAGES, example_id
 
-EXAMPLES = sorted((ROOT / "examples").glob("*/*.py"))
-TOPIC_SOURCES = sorted(
-    p for p in (ROOT / "docs").rglob("*.md") if "examples" not in p.relative_to(ROOT / "docs").parts
-)
 # Attributes through which a page loads something (a plain <a href> only links).
 LOADING_ATTRIBUTES = {
     "script": "src",
@@ -33,8 +29,9 @@ LOADING_ATTRIBUTES = {
 CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)")
 
 
-def example_id(path: pathlib.Path) -> str:
-    return f"{path.parent.name}/{path.stem}"
+def built_page(site: pathlib.Path, source: pathlib.Path) -> pathlib.Path:
+    """The HTML that mkdocs builds from a Markdown page (directory URLs)."""
+    return site / source.relative_to(DOCS).with_suffix("") / "index.html"
 
 
 def example_page(site: pathlib.Path, example: pathlib.Path) -> pathlib.Path:
@@ -115,11 +112,8 @@ def test_example_runs_and_its_checks_pass(build, example):
 @pytest.mark.parametrize("example", EXAMPLES, ids=example_id)
 def test_example_is_linked_from_a_topic_page(site, example):
     target = example_page(site, example).resolve()
-    for source in TOPIC_SOURCES:
-        rel = source.relative_to(ROOT / "docs").with_suffix("")
-        page = site / ("index.html" if rel.name == "index" else rel / "index.html")
-        if rel.parent == pathlib.Path("."):
-            continue  # the home page lists topics, not examples
+    for source in TOPIC_PAGES:
+        page = built_page(site, source)
         for link in parse(page).select("article a[href]"):
             href = link["href"]
             if not is_external(href) and resolve(page, href, site)[0] == target:
@@ -169,8 +163,6 @@ def test_nothing_is_loaded_from_another_host(site):
 def test_home_page_lists_every_topic(site):
     home = parse(site / "index.html")
     linked = {resolve(site / "index.html", a["href"], site)[0] for a in home.select("article a[href]") if not is_external(a["href"])}
-    for source in TOPIC_SOURCES:
-        rel = source.relative_to(ROOT / "docs").with_suffix("")
-        if rel.parent == pathlib.Path("."):
-            continue
-        assert (site / rel / "index.html").resolve() in linked, f"the home page does not list {rel}"
+    for source in TOPIC_PAGES:
+        page = built_page(site, source).resolve()
+        assert page in linked, f"the home page does not list {source.relative_to(DOCS)}"
