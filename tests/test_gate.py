@@ -92,7 +92,8 @@ def test_page_blocks_gate(tmp_path, probe):
     assert result.returncode == expected_exit, result.stdout[-3000:]
 
 
-def test_failing_example_fails_the_checks(tmp_path, build):
+def test_failing_example_fails_its_own_test_only(tmp_path, build):
+    """One failing example is one failure, named after it; the other examples still pass."""
     # `build` has run first, so the copied cache serves every other example.
     copy_project(
         tmp_path, "pyproject.toml", "conftest.py", "mkdocs.yml", "docs", "examples",
@@ -103,6 +104,13 @@ def test_failing_example_fails_the_checks(tmp_path, build):
         "# %% [markdown]\n# # Gate probe\n\n# %%\nresult = 1 + 1\n\n"
         '# %%\nassert result == 3, "gate probe: the claim is false"\n'
     )
-    result = run_pytest(tmp_path, "tests/test_site.py", "-k", "runs_and_its_checks_pass and gate_probe")
+    config = tmp_path / "mkdocs.yml"
+    config.write_text(config.read_text().replace("\nnav:\n", "\nnav:\n  - examples/adam/gate_probe.py\n"))
+    result = run_pytest(
+        tmp_path, "tests/test_site.py", "-k", "runs_and_its_checks_pass or builds_strictly"
+    )
+    summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 1, result.stdout[-3000:]
     assert "gate probe: the claim is false" in result.stdout
+    assert " 1 failed" in summary and "error" not in summary, summary
+    assert "FAILED tests/test_site.py::test_example_runs_and_its_checks_pass[adam/gate_probe]" in result.stdout
