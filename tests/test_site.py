@@ -26,6 +26,8 @@ LOADING_ATTRIBUTES = {
     "embed": "src",
     "object": "data",
 }
+# A warning as Python prints it: "path:line: DeprecationWarning: message".
+DEPRECATION = re.compile(r"\S+:\d+: (?:Pending)?(?:Deprecation|Future)Warning: [^\n]*")
 CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)")
 
 
@@ -81,6 +83,7 @@ def loads(element) -> str | None:
 
 
 def test_site_builds_strictly(build):
+    """Failing examples are reported by their own tests; anything else that fails is here."""
     build.require_success()
 
 
@@ -91,10 +94,13 @@ def test_there_are_examples():
 @pytest.mark.parametrize("example", EXAMPLES, ids=example_id)
 def test_example_runs_and_its_checks_pass(build, example):
     """The build executes each example with allow_errors off: a failed assert fails it."""
+    name = str(example.relative_to(ROOT))
+    if name in build.failed_examples:
+        pytest.fail(f"{name} failed when the site build ran it:\n"
+                    f"{build.failed_examples[name][-4000:]}", pytrace=False)
     if build.returncode != 0:
-        named = str(example.relative_to(ROOT)) in build.log or example.name in build.log
-        reason = "this example failed" if named else "the build stopped before or after it"
-        pytest.fail(f"site build failed ({reason}):\n{build.log[-6000:]}", pytrace=False)
+        pytest.fail("the site build failed before every example could run "
+                    "(see test_site_builds_strictly)", pytrace=False)
     page = example_page(build.site, example)
     assert page.exists(), f"{example_id(example)} was not rendered"
     soup = parse(page)
@@ -103,6 +109,9 @@ def test_example_runs_and_its_checks_pass(build, example):
     assert not soup.select('[data-mime-type="application/vnd.jupyter.stderr"] .ansi-red-fg'), (
         "an error traceback is shown on the page"
     )
+    warnings = [w for e in soup.select('[data-mime-type="application/vnd.jupyter.stderr"]')
+                for w in DEPRECATION.findall(e.get_text())]
+    assert not warnings, f"{example_id(example)} calls deprecated APIs: {warnings}"
     assert (page.parent / example.name).read_bytes() == example.read_bytes(), (
         "the script offered for download is not the example's source"
     )
@@ -166,3 +175,31 @@ def test_home_page_lists_every_topic(site):
     for source in TOPIC_PAGES:
         page = built_page(site, source).resolve()
         assert page in linked, f"the home page does not list {source.relative_to(DOCS)}"
+
+
+def test_every_page_title_names_its_topic(site):
+    """Browser tabs and bookmarks show the page's own heading, not a nav label like "Overview"."""
+    titles = {}
+    for page in html_pages(site):
+        soup = parse(page)
+        heading = soup.select_one("article h1")
+        if heading is None or page == site / "index.html" or page.name == "404.html":
+            continue
+        title = soup.title.get_text(strip=True)
+        assert title.startswith(heading.get_text(strip=True).removesuffix("¶")), (
+            f"{page.relative_to(site)}: title {title!r} does not name the page"
+        )
+        titles.setdefault(title, []).append(str(page.relative_to(site)))
+    assert all(len(pages) == 1 for pages in titles.values()), {t: p for t, p in titles.items() if len(p) > 1}
+
+
+def test_stylesheets_refer_only_to_files_the_site_has(site):
+    missing = []
+    for stylesheet in site.rglob("*.css"):
+        for url in CSS_URL.findall(stylesheet.read_text(encoding="utf-8", errors="replace")):
+            if is_external(url) or url.startswith(("#", "data:")):
+                continue
+            path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+            if path and not (stylesheet.parent / path).exists():
+                missing.append(f"{stylesheet.relative_to(site)}: {url}")
+    assert not missing, "stylesheets refer to missing files:\n" + "\n".join(missing)
