@@ -9,7 +9,7 @@ import re
 import pytest
 from pytest_markdown_docs.plugin import FenceSyntax, extract_fence_tests
 
-from tests.conftest import DOCS, PAGES, TOPIC_PAGES
+from tests.conftest import DOCS, PAGES, ROOT, TOPIC_PAGES
 from tests.markdown_blocks import (
     fence_info,
     is_output,
@@ -78,8 +78,53 @@ def test_shown_output_belongs_to_a_tested_block(page):
             )
 
 
+# The home page's table of the original questions: | 41 | <Chinese> | <English> |
+QUESTION_ROW = re.compile(r"^\| (4\d|50) \| (.+?) \| (.+?) \|$", re.MULTILINE)
+# Under a topic page's title: > **Q41.** <Chinese>, a blank quote line, > *<English>*
+QUOTED_QUESTION = re.compile(r"\A# .+\n\n> \*\*Q(\d\d)\.\*\* (.+)\n>\n> \*(.+)\*\n")
+# The original Q&A, where a checkout has it beside the project (its `## 41. ...` headings).
+ORIGINAL = ROOT.parent / "shared" / "original" / "000_30a3ee90039f1980.txt"
+
+
+def original_questions() -> dict[str, tuple[str, str]]:
+    table = QUESTION_ROW.findall((DOCS / "index.md").read_text(encoding="utf-8"))
+    return {number: (chinese, english) for number, chinese, english in table}
+
+
+def test_home_page_records_the_ten_original_questions():
+    questions = original_questions()
+    assert sorted(questions) == [str(n) for n in range(41, 51)], sorted(questions)
+    for number, (chinese, english) in questions.items():
+        assert CJK.search(chinese) and not CJK.search(english), f"Q{number}: Chinese, then English"
+
+
+@pytest.mark.skipif(not ORIGINAL.exists(), reason="the original Q&A is not beside this checkout")
+def test_recorded_questions_are_the_originals_word_for_word():
+    headings = dict(re.findall(r"^## (4\d|50)\. (.+?)\s*$", ORIGINAL.read_text(encoding="utf-8"),
+                               re.MULTILINE))
+    recorded = {number: chinese for number, (chinese, _) in original_questions().items()}
+    assert recorded == headings
+
+
 @pytest.mark.parametrize("page", TOPIC_PAGES, ids=page_id)
-def test_topic_page_quotes_the_original_question_in_chinese(page):
-    lines = page.read_text(encoding="utf-8").splitlines()
-    head = "\n".join(lines[:8])
-    assert CJK.search(head), f"{page_id(page)}: the original question (in Chinese) goes under the title"
+def test_topic_page_quotes_its_original_question(page):
+    quoted = QUOTED_QUESTION.match(page.read_text(encoding="utf-8"))
+    assert quoted, (
+        f"{page_id(page)}: under the title, quote the question as "
+        "'> **Q4x.** <Chinese>', '>', '> *<English>*' (see the table on the home page)"
+    )
+    number, chinese, english = quoted.groups()
+    assert (chinese, english) == original_questions()[number], (
+        f"{page_id(page)}: Q{number} differs from the home page's record of the question"
+    )
+
+
+@pytest.mark.parametrize("page", TOPIC_PAGES, ids=page_id)
+def test_topic_page_renders_the_original_answer(page):
+    """A collapsed English rendering of the original answer, with numbered points."""
+    text = page.read_text(encoding="utf-8")
+    rendering = re.search(r'^\?\?\? quote "The original answer, in English"\n\n((?:    .*\n|\n)+)',
+                          text, re.MULTILINE)
+    assert rendering, f'{page_id(page)}: add ??? quote "The original answer, in English"'
+    assert re.search(r"^    1\. ", rendering[1], re.MULTILINE), "number its points: 1. 2. ..."
+    assert text.index(rendering[0]) < text.index("\n## "), "it comes before the first section"
