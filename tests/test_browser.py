@@ -12,7 +12,8 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-# Debian's chromium (installed by scripts/install-chromium.sh); CHROMIUM overrides.
+# A system Chromium (Debian's, installed by scripts/install-chromium.sh) where there is one;
+# otherwise Playwright's own. CHROMIUM overrides.
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_ARGS = [
     "--headless",
@@ -26,25 +27,29 @@ CHROMIUM_ARGS = [
 ]
 
 
-def chromium_path() -> str:
+def chromium_path() -> str | None:
+    """A system Chromium, or None for the one Playwright manages (`playwright install`)."""
     if os.environ.get("CHROMIUM"):
         return os.environ["CHROMIUM"]
     for name in CHROMIUM_CANDIDATES:
         if found := shutil.which(name):
             return found
-    pytest.fail(
-        "Chromium is not installed: run scripts/install-chromium.sh (make test does), "
-        "or set CHROMIUM to a Chromium or Chrome binary",
-        pytrace=False,
-    )
+    return None
 
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Error, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        except Error as error:
+            pytest.fail(
+                "No Chromium to run the browser tests: run scripts/install-chromium.sh "
+                f"(make test does), or set CHROMIUM to a Chromium or Chrome binary.\n{error}",
+                pytrace=False,
+            )
         yield browser
         browser.close()
 
