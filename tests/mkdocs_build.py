@@ -19,7 +19,10 @@ from mkdocs.exceptions import MkDocsException
 
 
 def main(site_dir: str, *skipped: str) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)-7s -  %(message)s")
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)  # some libraries (jieba) log at DEBUG on their own
+    handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     config = load_config("mkdocs.yml", site_dir=site_dir, strict=True)
     # The patterns match from the right of each example's path (pathlib's match).
     config.plugins["mkdocs-jupyter"].config["execute_ignore"] = list(skipped)
