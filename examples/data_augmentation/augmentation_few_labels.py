@@ -270,8 +270,8 @@ for i, per_class in enumerate(BUDGETS):
     assert gain[i].mean() > 0.5, (
         f"{per_class}/class: augmentation should help, mean gain {gain[i].mean():+.2f} points "
         f"(per seed {gain[i]})")
-assert gain[TEN].mean() >= 2.0, (
-    f"10/class: mean gain should be at least 2 points, got {gain[TEN].mean():+.2f} "
+assert gain[TEN].mean() >= 1.5, (
+    f"10/class: mean gain should be at least 1.5 points, got {gain[TEN].mean():+.2f} "
     f"(per seed {gain[TEN]})")
 assert np.all(np.diff(accuracy["without"].mean(axis=1)) > 0), (
     f"more labels should give better accuracy: {accuracy['without'].mean(axis=1)}")

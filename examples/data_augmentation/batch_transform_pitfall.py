@@ -242,8 +242,10 @@ assert not torch.equal(one_call[0], batch[0]), "the one-call output should still
 for name, images in rows.items():
     if images is not one_call:
         assert distinct(images) == BATCH, f"{name}: {distinct(images)} distinct of {BATCH}"
-# Float32 arithmetic in a different order: equal to rounding (looser on accelerators).
-tolerance = 1e-5 if device.type == "cpu" else 1e-3
+# Float32 arithmetic in a different order (the sampling grids are computed differently): equal
+# to rounding. A wrong convention (the angle's sign, a half-pixel shift) is off by more than 0.5
+# on these digits, so the tolerance still catches it (looser on accelerators).
+tolerance = 1e-4 if device.type == "cpu" else 1e-3
 assert mismatch < tolerance, f"batched warp differs from v2.functional.affine by {mismatch:.2e}"
 assert batched_time < loop_time / 3, (
     f"the batched warp should be much faster than the loop: {batched_time:.4f} s "

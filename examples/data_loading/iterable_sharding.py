@@ -26,9 +26,10 @@ SEED = 0
 RECORDS = 20  # the stream: records 0..19, as lines of a file or rows of a database table
 WORKERS = 2
 
-# Workers start with "fork" where the platform has it (Linux, macOS): this page is built in a
-# Jupyter kernel, and only forked workers can use classes defined in a notebook. See
-# main_guard.py for what "spawn" and "forkserver" need instead.
+# Workers start with "fork" where the platform offers it (Linux; also macOS, although its
+# default has been "spawn" since Python 3.8): this page is built in a Jupyter kernel, and only
+# forked workers can use classes defined in a notebook. See main_guard.py for what "spawn" and
+# "forkserver" need instead.
 MP_CONTEXT = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
 COLORS = ["#0072b2", "#e69f00", "#009e73"]
 # DataLoader warns when num_workers exceeds the cores; 3 workers on a 2-core machine is harmless.

@@ -26,9 +26,10 @@ SEED = 0
 ITEMS, BATCH_SIZE, WORKERS = 16, 4, 2
 SIZE, CROP = 32, 20  # random 20x20 crops (and flips) of a 32x32 image
 
-# Workers start with "fork" where the platform has it (Linux, macOS): this page is built in a
-# Jupyter kernel, and only forked workers can use classes defined in a notebook. See
-# main_guard.py for what "spawn" and "forkserver" need instead.
+# Workers start with "fork" where the platform offers it (Linux; also macOS, although its
+# default has been "spawn" since Python 3.8): this page is built in a Jupyter kernel, and only
+# forked workers can use classes defined in a notebook. See main_guard.py for what "spawn" and
+# "forkserver" need instead.
 MP_CONTEXT = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
 
 
