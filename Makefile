@@ -9,7 +9,7 @@ READY := $(VENV)/.ready
 export PATH := $(abspath $(BIN)):$(PATH)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve test site browser clean
+.PHONY: serve serve-zh test site browser clean
 
 $(READY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ serve: $(READY)
 	fi
 	EXECUTE_EXAMPLES=$(EXECUTE_EXAMPLES) $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload
 
+# The Chinese edition alone (its links to the English example pages need `make site`).
+serve-zh: $(READY)
+	$(BIN)/mkdocs serve -f mkdocs.zh.yml --dev-addr 127.0.0.1:8001 --livereload
+
 browser:
 	scripts/install-chromium.sh
 
@@ -36,11 +40,13 @@ browser:
 test: $(READY) browser
 	$(BIN)/python -m pytest
 
-# The published site: built only when every check passes.
+# The published site, both editions: built only when every check passes. The English build
+# comes first (it empties site/); the Chinese edition goes into site/zh.
 site: $(READY) browser
 	rm -rf site
 	$(BIN)/python -m pytest
 	EXECUTE_EXAMPLES=true $(BIN)/mkdocs build --strict --site-dir site
+	$(BIN)/mkdocs build --strict -f mkdocs.zh.yml --site-dir site/zh
 
 clean:
 	rm -rf site .cache .pytest_cache

@@ -16,11 +16,19 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-# Hand-written pages (docs/examples links to the example scripts) and the topic pages among
-# them (every page outside the docs root, which holds only the home page).
+ZH = DOCS / "zh"  # the Chinese edition, built by mkdocs.zh.yml into the site's zh/ folder
+# Hand-written pages of both editions (docs/examples links to the example scripts).
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "examples" not in p.relative_to(DOCS).parts)
-TOPIC_PAGES = [p for p in PAGES if p.parent != DOCS]
+ZH_PAGES = [p for p in PAGES if ZH in p.parents]
+# The English edition, and its topic pages (every page but the home page).
+EN_PAGES = [p for p in PAGES if ZH not in p.parents]
+TOPIC_PAGES = [p for p in EN_PAGES if p.parent != DOCS]
 EXAMPLES = sorted((ROOT / "examples").glob("*/*.py"))
+
+
+def counterpart(page: pathlib.Path) -> pathlib.Path:
+    """The Chinese edition's version of an English page."""
+    return ZH / page.relative_to(DOCS)
 
 
 def example_id(path: pathlib.Path) -> str:
@@ -52,24 +60,33 @@ def build_site(project: pathlib.Path, site_dir: pathlib.Path) -> Build:
     every other check still runs on the rest of the site. The examples that passed are
     served from the execution cache, so none runs twice.
     """
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "EXECUTE_EXAMPLES": "true",
+           # Deprecation warnings raised inside libraries (torchvision.io, say) are hidden by
+           # default; shown, they land on the example's page, where a test looks for them.
+           "PYTHONWARNINGS": "default::DeprecationWarning"}
     failed: dict[str, str] = {}
     while True:
         result = subprocess.run(
             [sys.executable, str(ROOT / "tests" / "mkdocs_build.py"), str(site_dir), *failed],
-            cwd=project,
-            # Deprecation warnings raised inside libraries (torchvision.io, say) are hidden by
-            # default; shown, they land on the example's page, where a test looks for them.
-            env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "EXECUTE_EXAMPLES": "true",
-                 "PYTHONWARNINGS": "default::DeprecationWarning"},
-            capture_output=True,
-            text=True,
+            cwd=project, env=env, capture_output=True, text=True,
             check=False,  # the exit code is read below
         )
         log = result.stdout + result.stderr
         newly_failed = FAILED_PAGE.search(log)
         if result.returncode == 0 or not newly_failed or newly_failed[1] in failed:
-            return Build(result.returncode, log, site_dir, failed)
+            break
         failed[newly_failed[1]] = log[newly_failed.start():]
+    if result.returncode == 0 and (project / "mkdocs.zh.yml").exists():
+        # The Chinese edition goes into the English site's zh/ folder (built second: a build
+        # empties its site folder first).
+        result = subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", "mkdocs.zh.yml",
+             "--site-dir", str(site_dir / "zh")],
+            cwd=project, env=env, capture_output=True, text=True,
+            check=False,  # the exit code is read below
+        )
+        log += "\n--- Chinese edition (mkdocs.zh.yml) ---\n" + result.stdout + result.stderr
+    return Build(result.returncode, log, site_dir, failed)
 
 
 @pytest.fixture(scope="session")

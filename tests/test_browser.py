@@ -91,9 +91,9 @@ def visit(browser, site_url):
         v.page.close()
 
 
-def search(visit, query: str) -> list[str]:
+def search(visit, query: str, edition: str = "") -> list[str]:
     """Type a query into Material's search box and return the result links."""
-    page = visit("").page
+    page = visit(edition).page
     page.click("label.md-search__icon, .md-search__input", force=True)
     field = page.locator("input.md-search__input")
     field.fill(query)
@@ -134,3 +134,33 @@ def test_example_page_shows_plots_and_offers_the_script(visit):
         "article .jp-OutputArea-output img", "imgs => imgs.every(i => i.naturalWidth > 0)"
     )
     assert page.locator('a[download][href$="adam_nonconvergence.py"]').count() == 1
+
+
+# Chinese concepts that a Chinese reader searches for, and the Chinese page that explains each.
+CHINESE_CONCEPTS = {
+    "残差连接": "vision/resnet/",
+    "学习率": "training/adam/",
+    "数据增强": "training/data-augmentation/",
+    "多进程": "training/data-loading/",
+    "卷积神经网络": "vision/image-classification/",
+    "辅助分类器": "vision/inception/",
+}
+
+
+@pytest.mark.parametrize("query", CHINESE_CONCEPTS)
+def test_chinese_search_finds_the_page_on_a_concept(visit, query):
+    results = search(visit, query, edition="zh/")
+    wanted = "/zh/" + CHINESE_CONCEPTS[query]
+    assert results and wanted in results[0], f"{query!r}: first result should be {wanted}, got {results[:5]}"
+
+
+def test_language_switch_goes_to_the_same_page_and_back(visit):
+    page = visit("training/adam/").page
+    page.click(".md-header__option .md-select button", force=True)
+    page.click('a.md-select__link[hreflang="zh"]', force=True)
+    page.wait_for_url("**/zh/training/adam/")
+    assert page.locator("html").get_attribute("lang").startswith("zh")
+    page.click(".md-header__option .md-select button", force=True)
+    page.click('a.md-select__link[hreflang="en"]', force=True)
+    page.wait_for_url("**/training/adam/")
+    assert "/zh/" not in page.url and page.locator("html").get_attribute("lang") == "en"

@@ -9,8 +9,9 @@ import re
 import pytest
 from pytest_markdown_docs.plugin import FenceSyntax, extract_fence_tests
 
-from tests.conftest import DOCS, PAGES, ROOT, TOPIC_PAGES
+from tests.conftest import DOCS, EN_PAGES, PAGES, ROOT, TOPIC_PAGES, ZH, counterpart
 from tests.markdown_blocks import (
+    PythonBlock,
     fence_info,
     is_output,
     is_python,
@@ -57,9 +58,9 @@ def test_every_python_block_is_collected(page):
 def test_untested_blocks_say_why(page):
     for token in fences(page)[0]:
         if is_python(token) and "notest" in fence_info(token):
-            assert re.search(r'title="Not tested: \S', token.info), (
+            assert re.search(r'title="(Not tested|未测试)[:：] ?\S', token.info), (
                 f"{page_id(page)}:{token.map[0] + 1}: a notest block needs "
-                'title="Not tested: <reason>" so the reason shows beside it'
+                'title="Not tested: <reason>" (未测试：<原因>) so the reason shows beside it'
             )
 
 
@@ -106,7 +107,13 @@ def test_recorded_questions_are_the_originals_word_for_word():
     assert recorded == headings
 
 
-@pytest.mark.parametrize("page", TOPIC_PAGES, ids=page_id)
+# Topic pages of both editions: each quotes its question and renders the original answer.
+BOTH_TOPIC_PAGES = TOPIC_PAGES + [counterpart(p) for p in TOPIC_PAGES if counterpart(p).exists()]
+# The title of the collapsed rendering of the original answer, by edition.
+ORIGINAL_ANSWER_TITLE = {"en": "The original answer, in English", "zh": "原回答要点"}
+
+
+@pytest.mark.parametrize("page", BOTH_TOPIC_PAGES, ids=page_id)
 def test_topic_page_quotes_its_original_question(page):
     quoted = QUOTED_QUESTION.match(page.read_text(encoding="utf-8"))
     assert quoted, (
@@ -119,12 +126,38 @@ def test_topic_page_quotes_its_original_question(page):
     )
 
 
-@pytest.mark.parametrize("page", TOPIC_PAGES, ids=page_id)
+@pytest.mark.parametrize("page", BOTH_TOPIC_PAGES, ids=page_id)
 def test_topic_page_renders_the_original_answer(page):
-    """A collapsed English rendering of the original answer, with numbered points."""
+    """A collapsed rendering of the original answer, with numbered points."""
     text = page.read_text(encoding="utf-8")
-    rendering = re.search(r'^\?\?\? quote "The original answer, in English"\n\n((?:    .*\n|\n)+)',
-                          text, re.MULTILINE)
-    assert rendering, f'{page_id(page)}: add ??? quote "The original answer, in English"'
+    title = ORIGINAL_ANSWER_TITLE["zh" if ZH in page.parents else "en"]
+    rendering = re.search(rf'^\?\?\? quote "{title}"\n\n((?:    .*\n|\n)+)', text, re.MULTILINE)
+    assert rendering, f'{page_id(page)}: add ??? quote "{title}"'
     assert re.search(r"^    1\. ", rendering[1], re.MULTILINE), "number its points: 1. 2. ..."
     assert text.index(rendering[0]) < text.index("\n## "), "it comes before the first section"
+
+
+# The two editions cannot drift apart: the Chinese page runs the same code, shows the same
+# output, and (tests/test_site.py) has the same links and anchors.
+@pytest.mark.parametrize("page", EN_PAGES, ids=page_id)
+def test_every_english_page_has_a_chinese_counterpart(page):
+    assert counterpart(page).exists(), f"write {counterpart(page).relative_to(ROOT)}"
+
+
+def python_code(page: pathlib.Path) -> list[PythonBlock]:
+    tokens = fences(page)[0]
+    return [
+        PythonBlock(token.content, following.content if following is not None and is_output(following) else None)
+        for token, following in zip(tokens, [*tokens[1:], None])
+        if is_python(token)
+    ]
+
+
+@pytest.mark.parametrize("page", [p for p in EN_PAGES if counterpart(p).exists()], ids=page_id)
+def test_chinese_page_has_the_same_code_and_output(page):
+    english, chinese = python_code(page), python_code(counterpart(page))
+    assert len(chinese) == len(english), (
+        f"{page_id(counterpart(page))}: {len(chinese)} Python blocks, the English page has {len(english)}"
+    )
+    for number, (en, zh) in enumerate(zip(english, chinese), 1):
+        assert zh == en, f"{page_id(counterpart(page))}: Python block {number} differs from the English one"

@@ -12,7 +12,7 @@ import urllib.parse
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.conftest import DOCS, EXAMPLES, ROOT, TOPIC_PAGES, example_id
+from tests.conftest import DOCS, EN_PAGES, EXAMPLES, ROOT, TOPIC_PAGES, ZH, counterpart, example_id
 
 # Attributes through which a page loads something (a plain <a href> only links).
 LOADING_ATTRIBUTES = {
@@ -203,3 +203,48 @@ def test_stylesheets_refer_only_to_files_the_site_has(site):
             if path and not (stylesheet.parent / path).exists():
                 missing.append(f"{stylesheet.relative_to(site)}: {url}")
     assert not missing, "stylesheets refer to missing files:\n" + "\n".join(missing)
+
+
+# The Chinese edition, built into the site's zh/ folder.
+def zh_site_page(site: pathlib.Path, source: pathlib.Path) -> pathlib.Path:
+    return site / "zh" / source.relative_to(DOCS).with_suffix("") / "index.html"
+
+
+def english_target(site: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
+    """Where a Chinese page's link would point in the English edition."""
+    zh = (site / "zh").resolve()
+    return site.resolve() / target.relative_to(zh) if target.is_relative_to(zh) else target
+
+
+def internal_links(site: pathlib.Path, page: pathlib.Path) -> set[tuple[pathlib.Path, str]]:
+    links = set()
+    for link in parse(page).select("article a[href]"):
+        href = link["href"]
+        if not is_external(href) and not href.startswith(("mailto:", "javascript:")):
+            target, fragment = resolve(page, href, site)
+            links.add((english_target(site, target.resolve()), fragment))
+    return links
+
+
+def heading_ids(page: pathlib.Path) -> list[str]:
+    return [h["id"] for h in parse(page).select("article :is(h2, h3, h4, h5, h6)[id]")]
+
+
+@pytest.mark.parametrize("source", EN_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+def test_chinese_page_has_the_same_links_and_anchors(site, source):
+    english = built_page(site, source) if source != DOCS / "index.md" else site / "index.html"
+    chinese = zh_site_page(site, source) if source != DOCS / "index.md" else site / "zh" / "index.html"
+    assert chinese.exists(), f"the Chinese edition has no {source.relative_to(DOCS)}"
+    assert heading_ids(chinese) == heading_ids(english), (
+        "give the Chinese headings the English ids ({#id}), in the same order"
+    )
+    missing = internal_links(site, english) - internal_links(site, chinese)
+    extra = internal_links(site, chinese) - internal_links(site, english)
+    assert not missing and not extra, f"links only in English: {missing}; only in Chinese: {extra}"
+
+
+def test_chinese_pages_use_chinese_theme_strings_and_search(site):
+    home = parse(site / "zh" / "index.html")
+    assert home.html["lang"].startswith("zh"), home.html.get("lang")
+    index = (site / "zh" / "search" / "search_index.json").read_text(encoding="utf-8")
+    assert "\\u200b" in index or "\u200b" in index, "the Chinese search index is not split into words"
