@@ -53,6 +53,10 @@ def pick_device() -> torch.device:
 
 device = pick_device()
 print(f"device: {device}")
+if device.type == "cpu":
+    # Small models: splitting each operation across threads gains little, and on a machine
+    # shared with other jobs it can be several times slower.
+    torch.set_num_threads(1)
 
 # %% [markdown]
 # ## Data: a stratified split and normalisation

@@ -49,6 +49,10 @@ def pick_device() -> torch.device:
 
 device = pick_device()
 print(f"device: {device}")
+if device.type == "cpu":
+    # Small models: splitting each operation across threads gains little, and on a machine
+    # shared with other jobs it can be several times slower.
+    torch.set_num_threads(1)
 
 # %% [markdown]
 # ## A model with dropout and batch norm, trained properly
@@ -168,7 +172,10 @@ plt.show()
 # %% [markdown]
 # In evaluation mode the batch size and order make no difference: every image is normalised
 # with the running averages stored during training, so its prediction does not depend on which
-# other images share its batch, and dropout is off. In training mode two things go wrong:
+# other images share its batch, and dropout is off. (Different batch sizes may run different
+# kernels, so the scores can differ in the last bits; that could flip only an image whose top
+# two scores tie to rounding, and the check at the end allows one such image.) In training mode
+# two things go wrong:
 #
 # - **Dropout** zeroes 30% of the features at random (and scales the rest by $1/0.7$), so the
 #   prediction is noisier; this costs some accuracy whatever the batch size (the "dropout
@@ -216,7 +223,9 @@ eval_shuffled = results["model.eval()", "shuffled"]
 eval_sorted = results["model.eval()", "sorted by class"]
 reference = eval_shuffled[-1]
 assert reference >= 0.97, f"the trained model should score at least 0.97, got {reference:.4f}"
-assert np.all(eval_shuffled == reference) and np.all(eval_sorted == reference), (
+one_image = 1 / len(y_test)  # rounding could at most flip an image whose top two scores tie
+assert np.all(np.abs(eval_shuffled - reference) <= one_image + 1e-9) and np.all(
+    np.abs(eval_sorted - reference) <= one_image + 1e-9), (
     f"in eval mode the batch size and order should not matter: {eval_shuffled}, {eval_sorted}")
 train_shuffled = results["train mode", "shuffled"]
 train_sorted = results["train mode", "sorted by class"]

@@ -188,13 +188,17 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The plain 56-layer network's gradients do not vanish towards the input: they *grow*, by orders
-# of magnitude. Batch norm keeps the forward signal at unit scale, which is why the vanishing
-# gradients that troubled deep networks before 2015 are not what goes wrong here (He et al. say
-# the same); [Yang et al. (2019)](https://arxiv.org/abs/1902.08129) show that gradient explosion at
-# initialisation is in fact what batch norm produces in deep plain networks. In the residual
-# network the gradient reaches every layer at a similar scale (within about an order of magnitude
-# from last to first), because each block passes it back through its identity shortcut unchanged.
+# The plain 56-layer network's gradients do not vanish towards the input: they *grow*, more than a
+# hundredfold from the last convolution to the first, and its first-layer gradient is more than 30
+# times the residual network's (the table; the checks at the end ask for those factors, and the
+# measured ones are larger). Batch norm keeps the forward signal at unit scale, which is why the
+# vanishing gradients that troubled deep networks before 2015 are not what goes wrong here (He et
+# al. say the same). It does not keep the gradients from growing:
+# [Yang et al. (2019)](https://arxiv.org/abs/1902.08129) show that in deep networks without skip
+# connections batch norm itself makes the gradients explode with depth at initialisation. In the
+# residual network the gradient reaches every layer at a similar scale (within about an order of
+# magnitude from last to first), because each block passes it back through its identity shortcut
+# unchanged.
 #
 # ## Training with the same budget
 #
@@ -283,13 +287,13 @@ assert final["residual-56"] - final["plain-56"] > 0.5, (
     f"residual-56 should fit the training data far better than plain-56: {final}")
 assert final["plain-20"] - final["plain-56"] > 0.4, (
     f"degradation: plain-56 should reach a lower training accuracy than plain-20: {final}")
-assert final["residual-56"] > 0.9 and final["residual-20"] > 0.9, (
+assert final["residual-56"] > 0.85 and final["residual-20"] > 0.85, (
     f"both residual networks should fit the training data: {final}")
 
 plain_first, residual_first = init_grads["plain-56"][0], init_grads["residual-56"][0]
-assert plain_first > 10 * residual_first, (
-    f"plain-56's first-layer gradient should be far larger at init: {plain_first:.3g} vs "
-    f"{residual_first:.3g}")
+assert plain_first > 30 * residual_first, (
+    f"plain-56's first-layer gradient should be over 30x residual-56's at init: {plain_first:.3g} "
+    f"vs {residual_first:.3g}")
 plain_ratio = init_grads["plain-56"][0] / init_grads["plain-56"][-1]
 residual_ratio = init_grads["residual-56"][0] / init_grads["residual-56"][-1]
 assert plain_ratio > 100, (

@@ -49,6 +49,10 @@ device = pick_device()
 if device.type == "mps":
     device = torch.device("cpu")
 print(f"device: {device}")
+if device.type == "cpu":
+    # One thread, as in the other examples: the run stays predictable on a machine shared
+    # with other jobs, where more threads can make it several times slower.
+    torch.set_num_threads(1)
 
 # %% [markdown]
 # ## The two blocks
