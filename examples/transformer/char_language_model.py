@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -90,7 +91,11 @@ def module_docstrings(name: str) -> str:
     docs = []
 
     def add(obj):
-        doc = inspect.getdoc(obj)
+        # Reading the docstrings of typing.io and typing.re (deprecated aliases, gone in
+        # Python 3.12) raises a DeprecationWarning; the text read is the same.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            doc = inspect.getdoc(obj)
         if doc and doc not in docs:
             docs.append(doc)
 

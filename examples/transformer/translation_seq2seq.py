@@ -405,10 +405,10 @@ print(f"greedy translation of '{number_words(example)}': {greedy_decode(src)[0]}
 
 words = source_tokens(example) + ["<eos>"]
 outputs = list(str(example)) + ["<eos>"]
-weights = weights[0].cpu()
+weights = weights[0].cpu().numpy()  # matplotlib takes NumPy arrays (a tensor warns)
 fig, axes = plt.subplots(1, N_HEADS + 1, figsize=(14, 3.1), sharey=True, layout="constrained")
 for ax, (title, w) in zip(axes, [(f"head {h + 1}", weights[h]) for h in range(N_HEADS)]
-                                + [("mean of the heads", weights.mean(dim=0))]):
+                                + [("mean of the heads", weights.mean(axis=0))]):
     ax.imshow(w, cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(len(words)), words, rotation=70, fontsize=8)
     ax.set_title(title, fontsize=10)
