@@ -102,7 +102,7 @@ def search(visit, query: str, edition: str = "") -> list[str]:
     return page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
 
 
-@pytest.mark.parametrize("query", ["adam", "AdamW", "优化器", "缺点"])
+@pytest.mark.parametrize("query", ["adam", "AdamW", "优化器", "优缺点"])
 def test_search_finds_the_adam_page(visit, query):
     results = search(visit, query)
     assert any("/training/adam/" in url for url in results), f"{query!r} found {results}"
@@ -142,16 +142,22 @@ CHINESE_CONCEPTS = {
     "学习率": "training/adam/",
     "数据增强": "training/data-augmentation/",
     "多进程": "training/data-loading/",
-    "卷积神经网络": "vision/image-classification/",
+    "图像分类": "vision/image-classification/",
     "辅助分类器": "vision/inception/",
+    "注意力机制": "sequence/transformer/",
+    "迁移学习": "vision/transfer-learning/",
+    "目标跟踪": "vision/object-tracking/",
+    "掩码语言建模": "sequence/bert/",
 }
 
 
 @pytest.mark.parametrize("query", CHINESE_CONCEPTS)
 def test_chinese_search_finds_the_page_on_a_concept(visit, query):
     results = search(visit, query, edition="zh/")
+    pages = list(dict.fromkeys(url.split("?")[0].split("#")[0] for url in results))
     wanted = "/zh/" + CHINESE_CONCEPTS[query]
-    assert results and wanted in results[0], f"{query!r}: first result should be {wanted}, got {results[:5]}"
+    assert any(page.endswith(wanted) for page in pages[:3]), (
+        f"{query!r}: {wanted} should be among the first three pages found, got {pages[:5]}")
 
 
 def test_language_switch_goes_to_the_same_page_and_back(visit):

@@ -218,11 +218,14 @@ def english_target(site: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
 
 def internal_links(site: pathlib.Path, page: pathlib.Path) -> set[tuple[pathlib.Path, str]]:
     links = set()
-    for link in parse(page).select("article a[href]"):
+    # Permalinks (a.headerlink) are the page's own headings, compared by heading_ids.
+    for link in parse(page).select("article a[href]:not(.headerlink)"):
         href = link["href"]
         if not is_external(href) and not href.startswith(("mailto:", "javascript:")):
             target, fragment = resolve(page, href, site)
-            links.add((english_target(site, target.resolve()), fragment))
+            english = english_target(site, target.resolve())
+            if english.exists() or not target.exists():  # pages of one edition only are not compared
+                links.add((english, fragment))
     return links
 
 
