@@ -11,11 +11,11 @@ from pytest_markdown_docs.plugin import FenceSyntax, extract_fence_tests
 
 from tests.conftest import DOCS, EN_PAGES, PAGES, ROOT, TOPIC_PAGES, ZH, counterpart
 from tests.markdown_blocks import (
-    PythonBlock,
     fence_info,
     is_output,
     is_python,
     markdown_parser,
+    python_blocks,
     python_fences_in_source,
 )
 
@@ -144,18 +144,10 @@ def test_every_english_page_has_a_chinese_counterpart(page):
     assert counterpart(page).exists(), f"write {counterpart(page).relative_to(ROOT)}"
 
 
-def python_code(page: pathlib.Path) -> list[PythonBlock]:
-    tokens = fences(page)[0]
-    return [
-        PythonBlock(token.content, following.content if following is not None and is_output(following) else None)
-        for token, following in zip(tokens, [*tokens[1:], None])
-        if is_python(token)
-    ]
-
-
 @pytest.mark.parametrize("page", [p for p in EN_PAGES if counterpart(p).exists()], ids=page_id)
 def test_chinese_page_has_the_same_code_and_output(page):
-    english, chinese = python_code(page), python_code(counterpart(page))
+    english = list(python_blocks(page).values())
+    chinese = list(python_blocks(counterpart(page)).values())
     assert len(chinese) == len(english), (
         f"{page_id(counterpart(page))}: {len(chinese)} Python blocks, the English page has {len(english)}"
     )

@@ -12,7 +12,7 @@ import urllib.parse
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.conftest import DOCS, EN_PAGES, EXAMPLES, ROOT, TOPIC_PAGES, ZH, counterpart, example_id
+from tests.conftest import DOCS, EN_PAGES, EXAMPLES, ROOT, TOPIC_PAGES, counterpart, example_id
 
 # Attributes through which a page loads something (a plain <a href> only links).
 LOADING_ATTRIBUTES = {
@@ -32,8 +32,11 @@ CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)")
 
 
 def built_page(site: pathlib.Path, source: pathlib.Path) -> pathlib.Path:
-    """The HTML that mkdocs builds from a Markdown page (directory URLs)."""
-    return site / source.relative_to(DOCS).with_suffix("") / "index.html"
+    """The HTML that mkdocs builds from a Markdown page of either edition (directory URLs;
+    the Chinese edition is built into the site's zh/ folder)."""
+    relative = source.relative_to(DOCS)
+    folder = relative.parent if relative.name == "index.md" else relative.with_suffix("")
+    return site / folder / "index.html"
 
 
 def example_page(site: pathlib.Path, example: pathlib.Path) -> pathlib.Path:
@@ -205,11 +208,6 @@ def test_stylesheets_refer_only_to_files_the_site_has(site):
     assert not missing, "stylesheets refer to missing files:\n" + "\n".join(missing)
 
 
-# The Chinese edition, built into the site's zh/ folder.
-def zh_site_page(site: pathlib.Path, source: pathlib.Path) -> pathlib.Path:
-    return site / "zh" / source.relative_to(DOCS).with_suffix("") / "index.html"
-
-
 def english_target(site: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
     """Where a Chinese page's link would point in the English edition."""
     zh = (site / "zh").resolve()
@@ -235,8 +233,7 @@ def heading_ids(page: pathlib.Path) -> list[str]:
 
 @pytest.mark.parametrize("source", EN_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_chinese_page_has_the_same_links_and_anchors(site, source):
-    english = built_page(site, source) if source != DOCS / "index.md" else site / "index.html"
-    chinese = zh_site_page(site, source) if source != DOCS / "index.md" else site / "zh" / "index.html"
+    english, chinese = built_page(site, source), built_page(site, counterpart(source))
     assert chinese.exists(), f"the Chinese edition has no {source.relative_to(DOCS)}"
     assert heading_ids(chinese) == heading_ids(english), (
         "give the Chinese headings the English ids ({#id}), in the same order"
