@@ -9,7 +9,7 @@ READY := $(VENV)/.ready
 export PATH := $(abspath $(BIN)):$(PATH)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve serve-zh test site browser clean
+.PHONY: serve serve-zh test site browser lighthouse clean
 
 $(READY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,17 +36,20 @@ serve-zh: $(READY)
 browser:
 	scripts/install-chromium.sh
 
+lighthouse:
+	PYTHON=$(BIN)/python scripts/install-lighthouse.sh
+
 # Every check: page blocks, examples (through the site build), links, browser.
-test: $(READY) browser
+test: $(READY) browser lighthouse
 	$(BIN)/python -m pytest
 
 # The published site, both editions: built only when every check passes. The English build
 # comes first (it empties site/); the Chinese edition goes into site/zh.
-site: $(READY) browser
+site: $(READY) browser lighthouse
 	rm -rf site
 	$(BIN)/python -m pytest
 	EXECUTE_EXAMPLES=true $(BIN)/mkdocs build --strict --site-dir site
 	$(BIN)/mkdocs build --strict -f mkdocs.zh.yml --site-dir site/zh
 
 clean:
-	rm -rf site .cache .pytest_cache
+	rm -rf site .cache .pytest_cache tests/lighthouse/node_modules

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import http.server
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -33,6 +35,31 @@ def counterpart(page: pathlib.Path) -> pathlib.Path:
 
 def example_id(path: pathlib.Path) -> str:
     return f"{path.parent.name}/{path.stem}"
+
+
+# A system Chromium (Debian's, installed by scripts/install-chromium.sh) where there is one;
+# otherwise Playwright's own. CHROMIUM overrides.
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    """A system Chromium, or None for the one Playwright manages (`playwright install`)."""
+    if os.environ.get("CHROMIUM"):
+        return os.environ["CHROMIUM"]
+    for name in CHROMIUM_CANDIDATES:
+        if found := shutil.which(name):
+            return found
+    return None
 
 
 # Where the build log names a page it could not render (mkdocs's own wording).
@@ -100,15 +127,41 @@ def site(build) -> pathlib.Path:
     return build.site
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the built site as a static host does: text is sent gzip-compressed to a
+    browser that accepts it (page weights and load times depend on it)."""
+
+    COMPRESSED = {".html", ".css", ".js", ".json", ".svg", ".xml", ".txt", ".py", ".ipynb"}
+
     def log_message(self, *args):
         pass
+
+    def do_GET(self):
+        path = pathlib.Path(self.translate_path(self.path))
+        if path.is_dir() and self.path.split("?")[0].endswith("/"):
+            path = path / "index.html"
+        if (path.suffix not in self.COMPRESSED or not path.is_file()
+                or "gzip" not in self.headers.get("Accept-Encoding", "")):
+            return super().do_GET()
+        body = gzipped(path)
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@functools.cache
+def gzipped(path: pathlib.Path) -> bytes:
+    """A file as a static host sends it (gzip, level 6: the usual server default)."""
+    return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
 
 
 @pytest.fixture(scope="session")
 def site_url(site):
     """The built site served on loopback, as a browser would see it once hosted."""
-    handler = functools.partial(_QuietHandler, directory=str(site))
+    handler = functools.partial(_SiteHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -4,38 +4,13 @@ other hosts."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import urllib.parse
 
 import pytest
 
+from tests.conftest import CHROMIUM_ARGS, chromium_path
+
 pytestmark = pytest.mark.browser
-
-# A system Chromium (Debian's, installed by scripts/install-chromium.sh) where there is one;
-# otherwise Playwright's own. CHROMIUM overrides.
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str | None:
-    """A system Chromium, or None for the one Playwright manages (`playwright install`)."""
-    if os.environ.get("CHROMIUM"):
-        return os.environ["CHROMIUM"]
-    for name in CHROMIUM_CANDIDATES:
-        if found := shutil.which(name):
-            return found
-    return None
-
 
 @pytest.fixture(scope="session")
 def browser():

@@ -65,7 +65,8 @@ def copy_project(destination, *names):
     for name in names:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, destination / name, symlinks=True)
+            shutil.copytree(source, destination / name, symlinks=True,
+                            ignore=shutil.ignore_patterns("node_modules"))
         elif source.exists():
             shutil.copy2(source, destination / name)
 
@@ -97,7 +98,7 @@ def test_failing_example_fails_its_own_test_only(tmp_path, build):
     # `build` has run first, so the copied cache serves every other example.
     copy_project(
         tmp_path, "pyproject.toml", "conftest.py", "mkdocs.yml", "docs", "examples",
-        "overrides", "tests", ".cache",
+        "overrides", "hooks", "tests", ".cache",
     )
     probe = tmp_path / "examples" / "adam" / "gate_probe.py"
     probe.write_text(

@@ -12,7 +12,8 @@ import urllib.parse
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.conftest import DOCS, EN_PAGES, EXAMPLES, ROOT, TOPIC_PAGES, counterpart, example_id
+from tests.conftest import (DOCS, EN_PAGES, EXAMPLES, ROOT, TOPIC_PAGES, counterpart,
+                            example_id, gzipped)
 
 # Attributes through which a page loads something (a plain <a href> only links).
 LOADING_ATTRIBUTES = {
@@ -119,6 +120,25 @@ def test_example_runs_and_its_checks_pass(build, example):
         "the script offered for download is not the example's source"
     )
     assert soup.select_one(f'a[download][href$="{example.name}"]'), "no download button"
+    assert_notebook_is_offered(soup, page.parent, example)
+
+
+def assert_notebook_is_offered(soup, folder: pathlib.Path, example: pathlib.Path) -> None:
+    """The .ipynb beside the page: the example's own cells, with the outputs the page shows."""
+    import jupytext
+    import nbformat
+
+    notebook_file = folder / f"{example.stem}.ipynb"
+    assert notebook_file.exists(), "no notebook published beside the page"
+    assert soup.select_one(f'a[download][href="{notebook_file.name}"]'), "no notebook button"
+    notebook = nbformat.reads(notebook_file.read_text(encoding="utf-8"), as_version=4)
+    nbformat.validate(notebook)
+    source = jupytext.read(example)
+    assert [c.source for c in notebook.cells] == [c.source for c in source.cells], (
+        "the notebook's cells are not the example's")
+    shown = len(soup.select(".jp-CodeCell .jp-OutputArea-output"))
+    outputs = sum(len(c.outputs) for c in notebook.cells if c.cell_type == "code")
+    assert outputs == shown > 0, f"the notebook has {outputs} outputs, the page shows {shown}"
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=example_id)
@@ -133,24 +153,46 @@ def test_example_is_linked_from_a_topic_page(site, example):
     pytest.fail(f"no topic page links to {example_id(example)}")
 
 
-def test_internal_links_and_anchors_resolve(site):
+def test_every_local_link_and_resource_resolves(site):
+    """What an outside link checker follows: links with their anchors, and every file a
+    page loads (scripts, stylesheets, icons, images)."""
     broken = []
     ids: dict[pathlib.Path, set[str]] = {}
     for page in html_pages(site):
-        for link in parse(page).select("a[href]"):
-            href = link["href"]
-            if is_external(href) or href.startswith(("mailto:", "javascript:")):
+        soup = parse(page)
+        references = [(a["href"], True) for a in soup.select("a[href], link[href]")] + [
+            (url, False) for tag in LOADING_ATTRIBUTES if tag != "link"
+            for e in soup.find_all(tag) if (url := loads(e))]
+        for href, is_link in references:
+            if is_external(href) or href.startswith(("mailto:", "javascript:", "data:")):
                 continue
             target, fragment = resolve(page, href, site)
             if not target.exists():
                 broken.append(f"{page.relative_to(site)}: {href} (no such file)")
                 continue
-            if fragment and target.suffix == ".html":
+            if is_link and fragment and target.suffix == ".html":
                 if target not in ids:
                     ids[target] = {tag["id"] for tag in parse(target).select("[id]")}
                 if fragment not in ids[target]:
                     broken.append(f"{page.relative_to(site)}: {href} (no such anchor)")
-    assert not broken, "broken links:\n" + "\n".join(broken)
+    assert not broken, "broken references:\n" + "\n".join(broken)
+
+
+# Gzipped HTML plus the images it shows: what a first visit to the page downloads beyond
+# the stylesheets and scripts that every page shares.
+PAGE_WEIGHT_LIMIT = 250_000
+
+
+def test_every_page_weighs_under_the_limit(site):
+    heavy = []
+    for page in html_pages(site):
+        images = {resolve(page, img["src"], site)[0] for img in parse(page).select("img[src]")
+                  if not is_external(img["src"]) and not img["src"].startswith("data:")}
+        inline = sum(len(img["src"]) for img in parse(page).select('img[src^="data:"]'))
+        weight = len(gzipped(page)) + inline + sum(i.stat().st_size for i in images if i.exists())
+        if weight > PAGE_WEIGHT_LIMIT:
+            heavy.append(f"{page.relative_to(site)}: {weight / 1000:.0f} KB")
+    assert not heavy, f"pages over {PAGE_WEIGHT_LIMIT / 1000:.0f} KB:\n" + "\n".join(heavy)
 
 
 def test_nothing_is_loaded_from_another_host(site):

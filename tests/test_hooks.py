@@ -1,0 +1,53 @@
+"""The build hooks (hooks/*.py) on small inputs: math typeset or refused with a clear
+message, highlighting spans dropped only where they change nothing."""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+from mkdocs.exceptions import PluginError
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "hooks"))
+import example_pages  # noqa: E402
+import katex_math  # noqa: E402
+import lean_code  # noqa: E402
+
+PAGE = SimpleNamespace(file=SimpleNamespace(src_uri="training/adam.md"))
+
+
+def test_arithmatex_output_is_typeset_with_mathml_for_screen_readers():
+    html = ('<p>For <span class="arithmatex">\\(\\hat m_t &lt; 1\\)</span>:</p>\n'
+            '<div class="arithmatex">\\[\\frac{a}{b}\\]</div>')
+    out = katex_math.on_page_content(html, PAGE, None, None)
+    assert '<span class="arithmatex"><span class="katex">' in out
+    assert '<div class="arithmatex"><span class="katex-display">' in out
+    assert out.count("<math") == 2 and "\\(" not in out and "\\[" not in out
+    assert "<mo>&lt;</mo>" in out  # the TeX was unescaped before KaTeX saw it
+
+
+def test_a_formula_katex_cannot_parse_names_the_page_and_the_tex():
+    html = '<span class="arithmatex">\\(\\frac{a\\)</span>'
+    with pytest.raises(PluginError, match=r"training/adam\.md: KaTeX cannot typeset '\\\\frac\{a'"):
+        katex_math.on_page_content(html, PAGE, None, None)
+
+
+@pytest.mark.parametrize("text, formulas", [
+    ("a parameter $\\theta$ and $g_t$", ["\\theta", "g_t"]),
+    ("$$\\sum_i x_i$$ then $y$", ["\\sum_i x_i", "y"]),
+    ("costs $5 and $ 6", []),  # a space after the opening dollar: not math
+    ("escaped \\$x\\$ stays text", []),
+])
+def test_notebook_math_delimiters(text, formulas):
+    found = [m["display"] or m["inline"] for m in example_pages.MATH.finditer(text)]
+    assert found == formulas
+
+
+def test_only_spans_without_a_look_of_their_own_are_dropped():
+    code = ('<span class="n">x</span><span class="w"> </span><span class="o">=</span>'
+            '<span class="nb">len</span><span class="p">(</span><span class="n">y</span>)')
+    assert lean_code.on_page_content(code, PAGE, None, None) == (
+        'x <span class="o">=</span><span class="nb">len</span><span class="p">(</span>y)')
