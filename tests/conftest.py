@@ -143,7 +143,7 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
         if (path.suffix not in self.COMPRESSED or not path.is_file()
                 or "gzip" not in self.headers.get("Accept-Encoding", "")):
             return super().do_GET()
-        body = gzipped(path)
+        body = _gzipped(path, path.stat().st_mtime_ns)
         self.send_response(200)
         self.send_header("Content-Type", self.guess_type(str(path)))
         self.send_header("Content-Encoding", "gzip")
@@ -152,9 +152,13 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(body)
 
 
-@functools.cache
 def gzipped(path: pathlib.Path) -> bytes:
     """A file as a static host sends it (gzip, level 6: the usual server default)."""
+    return _gzipped(path, path.stat().st_mtime_ns)
+
+
+@functools.cache
+def _gzipped(path: pathlib.Path, modified: int) -> bytes:  # a rebuilt file is compressed anew
     return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
 
 
