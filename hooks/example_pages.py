@@ -11,6 +11,7 @@ page. This hook rewrites the rendered notebook:
   photo-like figures too big for that), with their size, lazy loading and an alt text
   taken from the titles the code gives them;
 * math in the notebook's text is typeset at build time, like the topic pages';
+* printed output is left out of the search index (which every page downloads);
 * the executed notebook is published beside the script, as `<name>.ipynb`, with its
   outputs: it is captured when mkdocs-jupyter executes the example and kept beside
   mkdocs-jupyter's own cache entry, so a cached page offers the same notebook.
@@ -235,6 +236,8 @@ def on_page_content(html: str, page, config, files) -> str:
         _as_code_block(soup, block.pre)
     for pre in soup.select(".jp-RenderedText > pre"):
         _as_code_block(soup, pre)
+    for output in soup.select(".jp-OutputArea"):  # printed numbers are not search terms
+        output["data-search-exclude"] = ""
     for anchor in soup.select("a.anchor-link"):  # permalinks, shown on hover as on topic pages
         anchor["class"] = ["headerlink"]
         anchor["title"] = "Permanent link"
