@@ -28,21 +28,24 @@ HOME = ""
 # performance points it may lose against the home page. The goal is 5 for every kind. Long
 # topic pages do not reach it yet: their thousands of elements (KaTeX's HTML, highlighted
 # code) make each style recalculation that Material's scripts force while mounting the
-# page cost 40-110 ms on this CPU, so they lose on total blocking time (750-950 ms in the
-# median run, against 90 ms for the home page). Their allowance stops them sliding back.
+# page cost 25-110 ms on a 2-core CI machine, so they lose on total blocking time (540-950
+# ms in median runs, against 70-90 ms for the home page). Measured medians there: Adam 15-18
+# points behind, Transformer 21, the Chinese Adam page 24-31 (its first paint also waits
+# for the system's CJK font). Their allowance stops them sliding back (the line spans this
+# issue removed put the Adam page 41 behind); it is not the goal.
 PAGE_KINDS = {
-    "topic page (most code and math)": ("training/adam/", 30),
-    "topic page (most examples)": ("sequence/transformer/", 30),
-    "Chinese topic page": ("zh/training/adam/", 30),
+    "topic page (most code and math)": ("training/adam/", 35),
+    "topic page (most examples)": ("sequence/transformer/", 35),
+    "Chinese topic page": ("zh/training/adam/", 35),
     "example page": ("examples/adam/adam_nonconvergence/", 10),
     "example page (largest plots)": ("examples/data_augmentation/augmentation_gallery/", 10),
     "Chinese home page": ("zh/", 5),
 }
 HOME_MINIMUM = 90
 # Scores of one run swing by 20 points on a busy machine (main-thread timings): each page is
-# scored by the run with the median performance score of three, as Lighthouse's own
+# scored by the run with the median performance score of five, as Lighthouse's own
 # documentation recommends for comparisons.
-RUNS = 3
+RUNS = 5
 # What a failure message shows about the page's load.
 METRICS = ["first-contentful-paint", "largest-contentful-paint", "total-blocking-time",
            "cumulative-layout-shift", "speed-index", "dom-size", "total-byte-weight"]
