@@ -118,6 +118,9 @@ def on_config(config):
 
 def _publish_notebook(page, config) -> None:
     source = str(pathlib.Path(page.file.abs_src_path).resolve())
+    if not _plugin_config["execute"]:  # a preview without output offers no notebook
+        _executed.pop(source, None)
+        return
     cached = _cache_path(page)
     notebook = _executed.pop(source, None)
     if notebook is not None and cached is not None:
