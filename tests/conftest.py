@@ -143,7 +143,7 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
         if (path.suffix not in self.COMPRESSED or not path.is_file()
                 or "gzip" not in self.headers.get("Accept-Encoding", "")):
             return super().do_GET()
-        body = _gzipped(path, path.stat().st_mtime_ns)
+        body = gzipped(path)
         self.send_response(200)
         self.send_header("Content-Type", self.guess_type(str(path)))
         self.send_header("Content-Encoding", "gzip")

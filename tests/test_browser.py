@@ -12,6 +12,7 @@ from tests.conftest import CHROMIUM_ARGS, chromium_path
 
 pytestmark = pytest.mark.browser
 
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import Error, sync_playwright
