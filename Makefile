@@ -9,7 +9,7 @@ READY := $(VENV)/.ready
 export PATH := $(abspath $(BIN)):$(PATH)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve serve-zh test site browser lighthouse clean
+.PHONY: serve serve-zh test benchmark site browser lighthouse clean
 
 $(READY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ lighthouse:
 # Every check: page blocks, examples (through the site build), links, browser.
 test: $(READY) browser lighthouse
 	$(BIN)/python -m pytest
+
+# Page speed (Lighthouse, five runs a page): a measurement, so not part of `make test`.
+benchmark: $(READY) browser lighthouse
+	$(BIN)/python -m pytest tests/benchmark_page_speed.py -s
 
 # The published site, both editions: built only when every check passes. The English build
 # comes first (it empties site/); the Chinese edition goes into site/zh.

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import gzip
 import http.server
+import json
 import os
 import pathlib
 import re
@@ -172,3 +173,51 @@ def site_url(site):
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
+
+
+# Lighthouse (npm, pinned in tests/lighthouse; scripts/install-lighthouse.sh installs it).
+LIGHTHOUSE = ROOT / "tests" / "lighthouse" / "node_modules" / ".bin" / "lighthouse"
+# One page of each kind, and the heaviest of a kind where size is what differs: the pages
+# tests/test_lighthouse.py audits and tests/benchmark_page_speed.py times.
+PAGE_KINDS = {
+    "home page": "",
+    "topic page (most code and math)": "training/adam/",
+    "topic page (most elements)": "sequence/transformer/",
+    "Chinese topic page": "zh/training/adam/",
+    "example page": "examples/adam/adam_nonconvergence/",
+    "example page (largest plots)": "examples/data_augmentation/augmentation_gallery/",
+    "Chinese home page": "zh/",
+}
+
+
+@pytest.fixture(scope="session")
+def lighthouse(site_url):
+    """Runs Lighthouse (its default mobile emulation) on a page of the served site and
+    returns its report; each call is a fresh run."""
+    if not LIGHTHOUSE.exists():
+        pytest.fail("Lighthouse is not installed: run scripts/install-lighthouse.sh "
+                    "(make test does)", pytrace=False)
+    browser = chromium_path()
+    if browser is None:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.executable_path
+    environment = {**os.environ, "CHROME_PATH": browser}
+
+    def run(path: str) -> dict:
+        result = subprocess.run(
+            [str(LIGHTHOUSE), site_url + path, "--quiet", "--output=json",
+             "--output-path=stdout", "--only-categories=performance,accessibility",
+             "--chrome-flags=--headless=new --no-sandbox --disable-gpu"],
+            capture_output=True, text=True, env=environment, timeout=300,
+            check=False)  # the exit code is read below
+        if result.returncode != 0:
+            pytest.fail(f"Lighthouse failed on /{path}:\n{result.stderr[-3000:]}",
+                        pytrace=False)
+        report = json.loads(result.stdout)
+        if error := report.get("runtimeError"):
+            pytest.fail(f"Lighthouse could not load /{path}: {error}", pytrace=False)
+        return report
+
+    return run

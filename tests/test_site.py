@@ -49,6 +49,12 @@ def html_pages(site: pathlib.Path) -> list[pathlib.Path]:
 
 
 def parse(page: pathlib.Path) -> BeautifulSoup:
+    """The page's HTML, parsed once for all the tests that read it (none changes it)."""
+    return _parse(page, page.stat().st_mtime_ns)
+
+
+@functools.cache
+def _parse(page: pathlib.Path, modified: int) -> BeautifulSoup:  # a rebuilt page is read anew
     return BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
 
 
@@ -193,6 +199,22 @@ def test_every_page_weighs_under_the_limit(site):
         if weight > PAGE_WEIGHT_LIMIT:
             heavy.append(f"{page.relative_to(site)}: {weight / 1000:.0f} KB")
     assert not heavy, f"pages over {PAGE_WEIGHT_LIMIT / 1000:.0f} KB:\n" + "\n".join(heavy)
+
+
+# Elements in a page's HTML. Lighthouse's page-speed runs (make benchmark) showed where a long
+# page's time goes: Material's scripts force a few full-page style recalculations while they
+# mount the page, and each costs time in proportion to its elements (25-110 ms for 5,000 on
+# a 2-core machine). Math typeset by KaTeX and highlighted code make most of them. The
+# longest page, the Transformer topic, has about 7,000; the limit stops a page sliding
+# further (before issue 14, per-line code spans put the Adam page alone at 6,500).
+ELEMENT_LIMIT = 7_500
+
+
+def test_every_page_stays_under_the_element_limit(site):
+    crowded = [f"{page.relative_to(site)}: {count:,} elements"
+               for page in html_pages(site)
+               if (count := len(parse(page).find_all(True))) > ELEMENT_LIMIT]
+    assert not crowded, f"pages over {ELEMENT_LIMIT:,} elements:\n" + "\n".join(crowded)
 
 
 def test_nothing_is_loaded_from_another_host(site):
