@@ -151,3 +151,38 @@ def test_language_switch_goes_to_the_same_page_and_back(visit):
     switch_language(page, "en")
     assert page.url.endswith("/training/adam/") and "/zh/" not in page.url, page.url
     assert page.locator("html").get_attribute("lang") == "en"
+
+
+def test_palette_toggle_switches_schemes_and_remembers_them(browser, site_url):
+    """The light/dark toggle (overrides/partials/palette.html): a first visit follows the
+    system's preference; each click moves to the next option (automatic, light, dark),
+    and the choice holds on the next page."""
+    context = browser.new_context(color_scheme="dark")  # fresh storage: a first visit
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def scheme() -> str:
+        return page.locator("body").get_attribute("data-md-color-scheme")
+
+    def switch() -> None:
+        page.locator("form[data-palette-toggle] label:not([hidden])").click()
+
+    try:
+        page.goto(site_url + "training/adam/")
+        assert scheme() == "slate", "a first visit should follow the system's dark preference"
+        assert page.locator("form[data-palette-toggle] label:not([hidden])").count() == 1
+        switch()
+        assert scheme() == "default"
+        page.goto(site_url + "vision/resnet/")
+        assert scheme() == "default", "the chosen light scheme should hold on the next page"
+        switch()
+        assert scheme() == "slate"
+        switch()  # back to automatic: the system's dark
+        assert scheme() == "slate"
+        page.emulate_media(color_scheme="light")
+        page.wait_for_function(
+            "document.body.getAttribute('data-md-color-scheme') === 'default'", timeout=5_000)
+        assert not errors, errors
+    finally:
+        context.close()
