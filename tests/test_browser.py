@@ -1,6 +1,6 @@
 """The built site in a real browser (headless Chromium driven by Playwright): search in
-English and Chinese, copy buttons, rendered math, plots, no errors, nothing from
-other hosts."""
+English and Chinese, copy buttons, rendered math, plots, the light/dark toggle, no errors,
+nothing from other hosts."""
 
 from __future__ import annotations
 
