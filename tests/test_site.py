@@ -310,5 +310,8 @@ def test_chinese_page_has_the_same_links_and_anchors(site, source):
 def test_chinese_pages_use_chinese_theme_strings_and_search(site):
     home = parse(site / "zh" / "index.html")
     assert home.html["lang"].startswith("zh"), home.html.get("lang")
+    toggle_names = [label["title"] for label in home.select("form[data-palette-toggle] label")]
+    assert toggle_names and not any(re.search("[A-Za-z]", name) for name in toggle_names), (
+        f"the light/dark toggle speaks English on the Chinese home page: {toggle_names}")
     index = (site / "zh" / "search" / "search_index.json").read_text(encoding="utf-8")
     assert "\\u200b" in index or "\u200b" in index, "the Chinese search index is not split into words"
