@@ -186,3 +186,20 @@ def test_palette_toggle_switches_schemes_and_remembers_them(browser, site_url):
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_language_links_are_followed_as_written(visit):
+    """Material reroutes clicks on links into the other edition through that edition's
+    sitemap, which names the configured host: elsewhere it lands on the edition's home page,
+    and whether it does depends on which sitemap arrives first. The language menu must keep
+    its clicks from Material's listener on <body>."""
+    page = visit("training/adam/").page
+    reaches_body = page.evaluate("""() => {
+        let reached = false;
+        document.body.addEventListener("click", () => { reached = true; }, {once: true});
+        const link = document.querySelector('a.md-select__link[hreflang="zh"]');
+        link.addEventListener("click", (event) => event.preventDefault(), {once: true});
+        link.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true}));
+        return reached;
+    }""")
+    assert not reaches_body, "a click on the language menu reaches Material's listener on <body>"
