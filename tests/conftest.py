@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import urllib.parse
 
 import pytest
 
@@ -161,6 +162,14 @@ def gzipped(path: pathlib.Path) -> bytes:
 @functools.cache
 def _gzipped(path: pathlib.Path, modified: int) -> bytes:  # a rebuilt file is compressed anew
     return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
+
+
+def requested_elsewhere(urls: list[str], site_url: str) -> list[str]:
+    """The network requests among `urls` that go to a host other than the served site's."""
+    host = urllib.parse.urlsplit(site_url).netloc
+    return [url for url in urls
+            if urllib.parse.urlsplit(url).scheme in {"http", "https", "ws", "wss"}
+            and urllib.parse.urlsplit(url).netloc != host]
 
 
 @pytest.fixture(scope="session")

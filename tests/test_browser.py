@@ -4,11 +4,9 @@ nothing from other hosts."""
 
 from __future__ import annotations
 
-import urllib.parse
-
 import pytest
 
-from tests.conftest import CHROMIUM_ARGS, chromium_path
+from tests.conftest import CHROMIUM_ARGS, chromium_path, requested_elsewhere
 
 pytestmark = pytest.mark.browser
 
@@ -42,15 +40,6 @@ class Visit:
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(url, wait_until="networkidle")
 
-    def foreign_requests(self, site_url: str) -> list[str]:
-        host = urllib.parse.urlsplit(site_url).netloc
-        return [
-            url
-            for url in self.requests
-            if urllib.parse.urlsplit(url).scheme in {"http", "https", "ws", "wss"}
-            and urllib.parse.urlsplit(url).netloc != host
-        ]
-
 
 @pytest.fixture
 def visit(browser, site_url):
@@ -63,7 +52,8 @@ def visit(browser, site_url):
     yield open_page
     for v in opened:
         assert not v.errors, f"console errors: {v.errors}"
-        assert not v.foreign_requests(site_url), f"requests to other hosts: {v.foreign_requests(site_url)}"
+        elsewhere = requested_elsewhere(v.requests, site_url)
+        assert not elsewhere, f"requests to other hosts: {elsewhere}"
         v.page.close()
 
 

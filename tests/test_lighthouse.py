@@ -13,11 +13,10 @@ most here, the number of elements, is held to a budget for every page in test_si
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import PAGE_KINDS
+from tests.conftest import PAGE_KINDS, requested_elsewhere
 
 pytestmark = pytest.mark.browser
 
@@ -75,9 +74,7 @@ def test_page_requests_nothing_from_another_host(report, site_url, path):
     """What the page requests while it runs (scripts, the search worker, fonts, images),
     beyond the links test_site.py reads from the HTML."""
     page = report(path)
-    host = urlsplit(site_url).netloc
     requests = [item["url"] for item in page["audits"]["network-requests"]["details"]["items"]]
     assert requests, f"Lighthouse recorded no requests for /{path}"
-    elsewhere = [url for url in requests
-                 if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != host]
+    elsewhere = requested_elsewhere(requests, site_url)
     assert not elsewhere, f"/{path} requests from other hosts: {elsewhere}"

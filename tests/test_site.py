@@ -201,12 +201,12 @@ def test_every_page_weighs_under_the_limit(site):
     assert not heavy, f"pages over {PAGE_WEIGHT_LIMIT / 1000:.0f} KB:\n" + "\n".join(heavy)
 
 
-# Elements in a page's HTML. Lighthouse's page-speed runs (make benchmark) showed where a long
-# page's time goes: Material's scripts force a few full-page style recalculations while they
-# mount the page, and each costs time in proportion to its elements (25-110 ms for 5,000 on
-# a 2-core machine). Math typeset by KaTeX and highlighted code make most of them. The
-# longest page, the Transformer topic, has about 7,000; the limit stops a page sliding
-# further (before issue 14, per-line code spans put the Adam page alone at 6,500).
+# Elements in a page's HTML. In Lighthouse's page-speed runs (make benchmark) a long page's
+# blocking time grows with them (70 ms at 560 elements, 990 ms at 7,050): most of it is
+# the browser's first style and layout of the whole page, forced when Material's script
+# first reads the scroll position. Math typeset by KaTeX and highlighted code make most of
+# them. The longest page, the Transformer topic, has about 7,000; the limit stops a page
+# sliding further (before issue 14, per-line code spans put the Adam page alone at 6,500).
 ELEMENT_LIMIT = 7_500
 
 
