@@ -82,14 +82,21 @@ def test_code_blocks_have_copy_buttons(visit):
     assert blocks > 0 and buttons == blocks, f"{buttons} copy buttons for {blocks} code blocks"
 
 
-def test_math_is_rendered(visit):
+def test_math_is_laid_out_by_the_browser_in_the_math_font(visit):
     page = visit("training/adam/").page
-    assert page.locator("article .arithmatex .katex").count() > 0, "no formula rendered"
+    assert page.locator("article .arithmatex math").count() > 0, "no formula typeset"
     raw = page.eval_on_selector_all(
-        "article .arithmatex", "els => els.filter(e => !e.querySelector('.katex')).length"
-    )
+        "article .arithmatex", "els => els.filter(e => !e.querySelector('math')).length")
     assert raw == 0, f"{raw} formulas still shown as raw TeX"
-    assert page.locator("article .katex-error").count() == 0, "KaTeX could not parse a formula"
+    # Laid out as math, not as a row of text: a fraction's numerator sits on its denominator.
+    assert page.eval_on_selector("article mfrac", """f => {
+        const [top, bottom] = [...f.children].map(c => c.getBoundingClientRect());
+        return top.bottom <= bottom.top + 1 && top.height > 0 && bottom.height > 0; }""")
+    status = page.evaluate("""async () => {
+        await document.fonts.load('16px "Noto Sans Math"', '\u2211');
+        return [...document.fonts].filter(f => f.family.includes('Noto Sans Math'))
+            .map(f => f.status); }""")
+    assert status == ["loaded"], f"the math font did not load: {status}"
 
 
 def test_example_page_shows_plots_and_offers_the_script(visit):

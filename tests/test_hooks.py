@@ -19,14 +19,42 @@ import lean_code  # noqa: E402
 PAGE = SimpleNamespace(file=SimpleNamespace(src_uri="training/adam.md"))
 
 
-def test_arithmatex_output_is_typeset_with_mathml_for_screen_readers():
+def test_arithmatex_output_is_typeset_into_mathml():
     html = ('<p>For <span class="arithmatex">\\(\\hat m_t &lt; 1\\)</span>:</p>\n'
             '<div class="arithmatex">\\[\\frac{a}{b}\\]</div>')
     out = katex_math.on_page_content(html, PAGE, None, None)
-    assert '<span class="arithmatex"><span class="katex">' in out
-    assert '<div class="arithmatex"><span class="katex-display">' in out
+    assert '<span class="arithmatex"><math xmlns="http://www.w3.org/1998/Math/MathML">' in out
+    assert '<div class="arithmatex"><math xmlns="http://www.w3.org/1998/Math/MathML" ' \
+        'display="block">' in out
     assert out.count("<math") == 2 and "\\(" not in out and "\\[" not in out
     assert "<mo>&lt;</mo>" in out  # the TeX was unescaped before KaTeX saw it
+    assert "katex" not in out  # no wrapper that the stylesheet would have to know
+
+
+@pytest.mark.parametrize("tex, shown", [
+    ("\\mathbb{R}^d", "<mi>ℝ</mi>"),  # letters Unicode encoded early, outside the math block
+    ("\\mathcal{L}", "<mi>ℒ</mi>"),
+    ("\\mathfrak{C}", "<mi>ℭ</mi>"),
+    ("\\mathbb{E}", "<mi>𝔼</mi>"),
+    ("\\mathsf{A}", "<mi>𝖠</mi>"),
+])
+def test_styled_letters_become_their_unicode_characters(tex, shown):
+    out = katex_math.render(tex, display=False)
+    assert shown in out and "mathvariant" not in out
+
+
+def test_accents_signs_and_function_names_are_spaced_as_in_tex():
+    out = katex_math.render("\\hat m = -\\log p + \\tilde x - \\max(a, b)", display=False)
+    assert "<mo>ˆ</mo></mover>" in out and "<mo>˜</mo></mover>" in out
+    assert out.count('<mo form="prefix">−</mo>') == 1  # after "=", not after ")" or x
+    assert out.count("<mo>−</mo>") == 1
+    assert '<mi>log</mi><mo rspace="0.1667em">\u2061</mo><mi>p</mi>' in out
+    assert "<mi>max</mi><mo>\u2061</mo>" in out  # before a bracket: no space
+
+
+def test_a_function_name_as_a_script_leaves_three_children_for_the_browser():
+    out = katex_math.render("v^{\\max}_t", display=False)
+    assert "<msubsup><mi>v</mi><mi>t</mi><mi>max</mi></msubsup>" in out
 
 
 def test_a_formula_katex_cannot_parse_names_the_page_and_the_tex():
