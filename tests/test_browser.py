@@ -86,42 +86,6 @@ def test_code_blocks_have_copy_buttons(visit):
         block.locator('[data-md-type="copy"], .md-clipboard').wait_for(timeout=5000)
 
 
-# Blocks of a long page are laid out only when they near the window (content-visibility in
-# extra.css); until then they are estimated. Links to a section must still land on it.
-def heading_top(page, heading: str) -> float:
-    return page.evaluate("id => document.getElementById(id).getBoundingClientRect().top", heading)
-
-
-def test_a_link_to_a_section_opens_the_page_at_that_section(visit):
-    page = visit("training/adam/").page
-    page.set_viewport_size({"width": 412, "height": 823})  # a phone: the longest layout
-    address = page.url.split("#")[0]
-    misplaced = []
-    for heading in page.eval_on_selector_all("article h2[id]", "hs => hs.map(h => h.id)"):
-        page.goto("about:blank")
-        page.goto(f"{address}#{heading}", wait_until="networkidle")
-        if not 0 <= heading_top(page, heading) <= 823 / 2:  # in the upper half of the window
-            misplaced.append(f"#{heading} at {heading_top(page, heading):.0f} px")
-    assert not misplaced, f"sections not shown when linked to: {misplaced}"
-
-
-def test_the_table_of_contents_scrolls_each_section_to_the_top(visit):
-    page = visit("sequence/transformer/").page
-    header = page.eval_on_selector(".md-header", "h => h.getBoundingClientRect().height")
-    links = page.locator(".md-sidebar--secondary a.md-nav__link")
-    misplaced = []
-    for link in links.all()[::3]:
-        page.evaluate("scrollTo(0, 0)")
-        heading = link.get_attribute("href").lstrip("#")
-        link.click()
-        page.wait_for_function("id => Math.abs(document.getElementById(id)"
-                               ".getBoundingClientRect().top) < innerHeight", arg=heading)
-        page.wait_for_timeout(200)  # smooth scrolling, if any, settles
-        if not 0 <= heading_top(page, heading) <= header + 30:
-            misplaced.append(f"#{heading} at {heading_top(page, heading):.0f} px")
-    assert links.count() > 5 and not misplaced, f"sections not at the top: {misplaced}"
-
-
 def test_math_is_laid_out_by_the_browser_in_the_math_font(visit):
     page = visit("training/adam/").page
     assert page.locator("article .arithmatex math").count() > 0, "no formula typeset"

@@ -203,11 +203,10 @@ def test_every_page_weighs_under_the_limit(site):
 
 # Elements in a page's HTML. In Lighthouse's page-speed runs (make benchmark) a long page's
 # blocking time grew with them (70 ms at 560 elements, 990 ms at 7,050), most of it the
-# browser's first style and layout of the whole page. Blocks far from the window are now
-# laid out later (content-visibility in extra.css), but every element is still parsed and
-# kept. Highlighted code and math make most of them (math is MathML: KaTeX's HTML for the
-# same formulas took five times the elements and put the Transformer topic at 7,000). The
-# longest page, the Transformer topic, has about 5,200; the limit stops a page sliding back.
+# browser's first style and layout of the whole page. Highlighted code and math make most
+# of them (math is MathML: KaTeX's HTML for the same formulas took five times the elements
+# and put the Transformer topic at 7,000). The longest page, the Transformer topic, has
+# about 5,200; the limit stops a page sliding back.
 ELEMENT_LIMIT = 6_000
 
 
