@@ -100,7 +100,7 @@ def styled_character(char: str, variant: str) -> str:
 
 def _plain_variant(match: re.Match) -> str:
     tag, variant, text = match["tag"], match["variant"], match["text"]
-    if variant == "normal" or variant not in VARIANT_NAMES:
+    if variant not in VARIANT_NAMES:  # "normal" among them: MathML Core draws it
         return match[0]
     plain = html.unescape(text)
     styled = "".join(styled_character(char, variant) for char in plain)
