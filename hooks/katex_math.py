@@ -124,6 +124,9 @@ def render(tex: str, display: bool) -> str:
     math = PREFIX_SIGN.sub(r'\1<mo form="prefix">\2</mo>', math)
     math = math.replace(DANGLING_FUNCTION_SIGN, "</")
     math = FUNCTION_THEN_OPERAND.sub('<mo rspace="0.1667em">\u2061</mo>', math)
+    # The search index takes a formula's TeX (its annotation), not the drawn characters as
+    # well: "\\sqrt{v}" reads better in a result than "v" run into the TeX after it.
+    math = math.replace("<semantics><mrow>", "<semantics><mrow data-search-exclude>", 1)
     return STYLED_TOKEN.sub(_plain_variant, math)
 
 

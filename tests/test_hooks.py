@@ -76,6 +76,18 @@ def test_notebook_math_delimiters(text, formulas):
 
 def test_only_spans_without_a_look_of_their_own_are_dropped():
     code = ('<span class="n">x</span><span class="w"> </span><span class="o">=</span>'
-            '<span class="nb">len</span><span class="p">(</span><span class="n">y</span>)')
+            '<span class="nb">len</span><span class="p">(</span><span class="n">y</span>)'
+            '<span class="w"> </span><span class="ow">in</span> <span class="mi">1</span>'
+            '<span class="op">+</span>')
     assert lean_code.on_page_content(code, PAGE, None, None) == (
-        'x <span class="o">=</span><span class="nb">len</span><span class="p">(</span>y)')
+        'x =<span class="nb">len</span>(y) in <span class="mi">1</span><span class="op">+</span>')
+
+
+def test_search_indexes_a_formula_by_its_tex_alone():
+    from material.plugins.search.plugin import Parser
+
+    parser = Parser()
+    formula = katex_math.render("1/\\sqrt{v}", display=False)
+    parser.feed(f"<p>Scale by {formula} here.</p>")
+    text = "".join(parser.data[0].text)
+    assert text == "<p>Scale by 1/\\sqrt{v} here.</p>"
