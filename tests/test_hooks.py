@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT / "hooks"))
 import example_pages  # noqa: E402
 import katex_math  # noqa: E402
 import lean_code  # noqa: E402
+import table_hosts  # noqa: E402
 
 PAGE = SimpleNamespace(file=SimpleNamespace(src_uri="training/adam.md"))
 
@@ -91,3 +92,11 @@ def test_search_indexes_a_formula_by_its_tex_alone():
     parser.feed(f"<p>Scale by {formula} here.</p>")
     text = "".join(parser.data[0].text)
     assert text == "<p>Scale by 1/\\sqrt{v} here.</p>"
+
+
+def test_bare_tables_get_a_host_and_classed_ones_are_left_alone():
+    html = ('<p>a</p><table>\n<tr><td>1</td></tr>\n</table><table class="dataframe">'
+            '<tr><td>2</td></tr></table>')
+    assert table_hosts.on_page_content(html, PAGE, None, None) == (
+        '<p>a</p><div class="table-host"><table>\n<tr><td>1</td></tr>\n</table></div>'
+        '<table class="dataframe"><tr><td>2</td></tr></table>')
