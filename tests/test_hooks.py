@@ -3,7 +3,9 @@ message, highlighting spans dropped only where they change nothing."""
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -79,9 +81,44 @@ def test_only_spans_without_a_look_of_their_own_are_dropped():
     code = ('<span class="n">x</span><span class="w"> </span><span class="o">=</span>'
             '<span class="nb">len</span><span class="p">(</span><span class="n">y</span>)'
             '<span class="w"> </span><span class="ow">in</span> <span class="mi">1</span>'
-            '<span class="op">+</span>')
+            '<span class="op">+</span><span class="kc">None</span>')
     assert lean_code.on_page_content(code, PAGE, None, None) == (
-        'x =<span class="nb">len</span>(y) in <span class="mi">1</span><span class="op">+</span>')
+        'x =<span class="nb">len</span>(y) in <span class="mi">1</span><span class="op">+</span>'
+        'None')
+
+
+def test_neighbouring_spans_of_one_colour_become_one():
+    code = ('<span class="sa">f</span><span class="s2">&quot;x=</span><span class="si">{</span>'
+            'x<span class="si">}</span><span class="s2">&quot;</span><span class="mi">1</span>'
+            '<span class="mf">2.0</span><span class="nb">len</span><span class="si">{</span>')
+    assert lean_code.on_page_content(code, PAGE, None, None) == (
+        'f<span class="s2">&quot;x={</span>x<span class="si">}&quot;</span>'
+        '<span class="mi">12.0</span><span class="nb">len</span><span class="si">{</span>')
+
+
+def material_token_colours() -> dict[str, str]:
+    """Pygments class -> the colour Material's stylesheet gives it."""
+    import material
+
+    sheet = next((Path(material.__file__).parent / "templates/assets/stylesheets")
+                 .glob("main.*.min.css")).read_text()
+    colours = {}
+    for selectors, colour in re.findall(r"((?:\.highlight \.[a-z0-9]+,?)+)\{color:([^;}]+)", sheet):
+        for token in re.findall(r"\.highlight \.([a-z0-9]+)", selectors):
+            colours[token] = colour
+    return colours
+
+
+def test_lean_code_agrees_with_materials_stylesheet():
+    colours = material_token_colours()
+    extra = (ROOT / "docs/assets/stylesheets/extra.css").read_text()
+    drawn_as_code = {"var(--md-code-hl-name-color)"} | {
+        f"var({name})" for name in re.findall(r"(--md-code-hl-[a-z]+-color): var\(--md-code-fg-color\)",
+                                            extra)}
+    coloured = {token: colours[token] for token in lean_code.PLAIN_CLASSES if token in colours}
+    assert set(coloured.values()) <= drawn_as_code, f"dropped spans that Material colours: {coloured}"
+    for tokens in lean_code.SAME_COLOUR.values():
+        assert len({colours.get(token) for token in tokens.split()}) == 1, tokens
 
 
 def test_search_indexes_a_formula_by_its_tex_alone():
