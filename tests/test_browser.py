@@ -204,3 +204,38 @@ def test_language_links_are_followed_as_written(visit):
         return reached;
     }""")
     assert not reaches_body, "a click on the language menu reaches Material's listener on <body>"
+
+
+def test_a_long_page_renders_what_is_far_below_only_once_it_is_near(browser, site_url):
+    """hooks/offscreen_sections.py, on a phone-sized window: at load the boxed sections are
+    left unrendered (all but those near the screen), nothing on screen moves while the page
+    loads, a section is drawn once scrolled to, and a link to a heading far down the page
+    lands on that heading."""
+    url = site_url + "sequence/transformer/"
+    phone = {"width": 412, "height": 823}
+    page = browser.new_page(viewport=phone)
+    page.add_init_script("""window.layoutShift = 0;
+        new PerformanceObserver(list => list.getEntries().forEach(
+            shift => { window.layoutShift += shift.value; })
+        ).observe({type: "layout-shift", buffered: true});""")
+    try:
+        page.goto(url, wait_until="networkidle")
+        drawn = page.eval_on_selector_all(".offscreen-section", """boxes => boxes.map(
+            box => box.firstElementChild.checkVisibility({contentVisibilityAuto: true}))""")
+        assert len(drawn) >= 10 and sum(drawn) <= len(drawn) // 4, drawn
+        assert page.evaluate("window.layoutShift") < 0.01
+        last = page.locator(".offscreen-section").last
+        last.scroll_into_view_if_needed()
+        last.evaluate("""box => new Promise(drawn => requestAnimationFrame(() => drawn()))""")
+        assert last.evaluate(
+            "box => box.firstElementChild.checkVisibility({contentVisibilityAuto: true})")
+        heading = last.evaluate("box => box.previousElementSibling.id")
+    finally:
+        page.close()
+    page = browser.new_page(viewport=phone)
+    try:
+        page.goto(f"{url}#{heading}", wait_until="networkidle")
+        top = page.eval_on_selector(f"#{heading}", "h => h.getBoundingClientRect().top")
+        assert 0 <= top <= 100, f"#{heading} is {top:.0f} px from the top of the window"
+    finally:
+        page.close()

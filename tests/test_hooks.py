@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT / "hooks"))
 import example_pages  # noqa: E402
 import katex_math  # noqa: E402
 import lean_code  # noqa: E402
+import offscreen_sections  # noqa: E402
 import table_hosts  # noqa: E402
 
 PAGE = SimpleNamespace(file=SimpleNamespace(src_uri="training/adam.md"))
@@ -137,3 +138,38 @@ def test_bare_tables_get_a_host_and_classed_ones_are_left_alone():
     assert table_hosts.on_page_content(html, PAGE, None, None) == (
         '<p>a</p><div class="table-host"><table>\n<tr><td>1</td></tr>\n</table></div>'
         '<table class="dataframe"><tr><td>2</td></tr></table>')
+
+
+def _page_of_sections(count: int) -> str:
+    """An article: a heading, then `count` sections of a heading and 40 lines of code."""
+    code = '<div class="highlight"><pre><code>' + "x = 1\n" * 40 + "</code></pre></div>"
+    return '<h1 id="t">T</h1>\n<p>Intro</p>\n' + "".join(
+        f'<h2 id="s{n}">S{n}</h2>\n<p>Text {n}</p>\n{code}\n' for n in range(count))
+
+
+def test_sections_below_the_first_screens_are_boxed_without_their_headings():
+    html = _page_of_sections(8)
+    out = offscreen_sections.on_page_content(html, PAGE, None, None)
+    boxes = re.findall(r'<div class="offscreen-section" style="([^"]*)">(.*?)</div>\n',
+                       out, re.DOTALL)
+    # 40 code lines and two blocks: 40 * 17 + 2 * 33 = 746 px, so the sections starting
+    # after 2,000 estimated pixels (the fourth on) are boxed, but for the last.
+    assert len(boxes) == 4 and "<p>Text 7</p>" in out.split('<div class="offscreen-section"')[-1]
+    assert all(style == "--code-height: 746px; --text-height: 20px" for style, _ in boxes)
+    assert all(body.startswith("<p>Text") and "<h2" not in body for _, body in boxes)
+    assert '<p>Text 2</p>' in out.split('<div class="offscreen-section"')[0]
+    # Nothing but the boxes was added.
+    assert re.sub(r'<div class="offscreen-section"[^>]*>(.*?)</div>\n', r"\1\n", out,
+                  flags=re.DOTALL) == html
+
+
+def test_section_estimates_count_wrapped_text_and_wide_characters_twice():
+    code, text = offscreen_sections.estimated_heights("<p>" + "a" * 90 + "</p>")
+    assert (code, text) == (33, 2 * 20)
+    code, text = offscreen_sections.estimated_heights("<p>" + "中" * 45 + "</p>")
+    assert (code, text) == (33, 2 * 20)
+
+
+def test_a_page_whose_html_leaves_an_element_open_is_refused_by_name():
+    with pytest.raises(PluginError, match="training/adam.md: its HTML does not close"):
+        offscreen_sections.on_page_content("<h2>a</h2><div><p>b</p>", PAGE, None, None)
