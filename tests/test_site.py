@@ -225,6 +225,15 @@ MATHML_CHILDREN = {"mfrac": 2, "msub": 2, "msup": 2, "msubsup": 3, "munder": 2, 
                    "munderover": 3, "mroot": 2}
 
 
+def test_no_script_file_holds_up_the_first_paint(site):
+    """A script file without `defer` (or `async`) stops the parser until it has downloaded
+    and run: on a slow phone the page would wait for Material's bundle before painting."""
+    blocking = [f"{page.relative_to(site)}: {script['src']}" for page in html_pages(site)
+                for script in parse(page).select("script[src]")
+                if not script.has_attr("defer") and not script.has_attr("async")]
+    assert not blocking, "scripts that block the first paint:\n" + "\n".join(blocking)
+
+
 def test_every_formula_is_mathml_the_browser_lays_out(site):
     broken = []
     for page in html_pages(site):
