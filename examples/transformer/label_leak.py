@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import matplotlib.pyplot as plt
 import torch
@@ -77,8 +78,8 @@ print(f"vocabulary {VOCAB}, ln V = {LN_V:.3f} nats; held-out tokens: {held_out.n
 # (the model has none); the layers are created with PyTorch's default `batch_first=False`, so they
 # expect `(sequence, batch, features)`, yet `forward` permutes its sequence-first input to
 # batch-first before handing it to them; and the decoder gets no mask of any kind. When the model
-# is built below, PyTorch warns that `encoder_layer.self_attn.batch_first was not True`: the
-# warning is about speed, but it points at the bug.
+# is built below, PyTorch warns that `encoder_layer.self_attn.batch_first was not True` (printed
+# under the next cell): the warning is about speed, but it points at the bug.
 
 # %%
 class TransformerModel(nn.Module):
@@ -141,10 +142,18 @@ class CausalLM(nn.Module):
 
 
 torch.manual_seed(SEED)
-models = {
-    "original (leaky)": TransformerModel(VOCAB, D_MODEL, NHEAD, LAYERS, LAYERS, FFN).to(device),
-    "causal (corrected)": CausalLM(VOCAB, D_MODEL, NHEAD, 2 * LAYERS, FFN).to(device),
-}
+# PyTorch's warning about the original's layers is caught, to print it without this machine's
+# file paths and to check at the end that it is still given.
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    models = {
+        "original (leaky)": TransformerModel(VOCAB, D_MODEL, NHEAD, LAYERS, LAYERS, FFN).to(device),
+        "causal (corrected)": CausalLM(VOCAB, D_MODEL, NHEAD, 2 * LAYERS, FFN).to(device),
+    }
+batch_first_warnings = [str(w.message) for w in caught
+                        if "batch_first was not True" in str(w.message)]
+for message in batch_first_warnings:
+    print(f"PyTorch warns: {message}")
 for name, model in models.items():
     print(f"{name:<20} {sum(p.numel() for p in model.parameters()):,} parameters")
 
@@ -293,6 +302,7 @@ assert blind_loss > LN_V, (
 assert copied > 0.5, f"the leaky model should mostly copy its decoder input: {copied:.2f}"
 assert no_pe < 1e-5, f"without positions, attention layers are permutation-equivariant: {no_pe:.1e}"
 assert with_pe > 0.2, f"with positional encodings, order should matter: {with_pe:.3f}"
+assert batch_first_warnings, "PyTorch no longer warns about the original's batch_first=False"
 assert original_perm < 1e-5, (
     f"the original's model should ignore token order: {original_perm:.1e}")
 
