@@ -98,7 +98,7 @@ def wrap_sections(fragment: str, page_name: str) -> str:
     children = parser.children
     # The blocks between two headings: [first block's offset, next heading's offset).
     pieces, section_start, last, above = [], None, 0, 0
-    for tag, offset in children + [("h1", len(fragment))]:
+    for tag, offset in children + [("h1", len(fragment))]:  # the end closes the last section
         if tag in HEADINGS and section_start is not None:
             section = fragment[section_start:offset]
             body = section.rstrip()
