@@ -79,14 +79,14 @@ def _width(text: str) -> int:
     return len(text) + sum(unicodedata.east_asian_width(c) in "WF" for c in text)
 
 
-def estimated_heights(fragment: str) -> tuple[int, int]:
-    """Pixels on a phone: of the fragment's code and block spacing, and of its text."""
+def estimated_heights(fragment: str, blocks: int) -> tuple[int, int]:
+    """Pixels on a phone: of the fragment's code and the spacing of its `blocks` top-level
+    blocks, and of its text."""
     code_lines = sum(len(TAG.sub("", block).rstrip("\n").split("\n"))
                      for block in PRE.findall(fragment))
     text = unescape(TAG.sub(" ", PRE.sub("", fragment)))
     text_lines = sum(-(-_width(paragraph.strip()) // CHARACTERS_PER_LINE)
                      for paragraph in text.split("\n") if paragraph.strip())
-    blocks = len(_TopLevelChildren(fragment).children)
     return code_lines * CODE_LINE + blocks * BLOCK_SPACING, text_lines * TEXT_LINE
 
 
@@ -97,12 +97,16 @@ def wrap_sections(fragment: str, page_name: str) -> str:
                           "hooks/offscreen_sections.py cannot tell where its sections end")
     children = parser.children
     # The blocks between two headings: [first block's offset, next heading's offset).
-    pieces, section_start, last, above = [], None, 0, 0
+    pieces, section_start, blocks, last, above = [], None, 0, 0, 0
     for tag, offset in children + [("h1", len(fragment))]:  # the end closes the last section
-        if tag in HEADINGS and section_start is not None:
+        if tag not in HEADINGS:
+            if section_start is None:
+                section_start, blocks = offset, 0
+            blocks += 1
+        elif section_start is not None:
             section = fragment[section_start:offset]
             body = section.rstrip()
-            code, text = estimated_heights(body)
+            code, text = estimated_heights(body, blocks)
             if above >= FIRST_SCREENS and offset < len(fragment):
                 pieces.append(fragment[last:section_start])
                 pieces.append(f'<div class="offscreen-section" style="--code-height: {code}px; '
@@ -110,8 +114,6 @@ def wrap_sections(fragment: str, page_name: str) -> str:
                 last = offset
             above += code + text
             section_start = None
-        elif tag not in HEADINGS and section_start is None:
-            section_start = offset
     pieces.append(fragment[last:])
     return "".join(pieces)
 

@@ -226,9 +226,9 @@ def test_a_long_page_renders_what_is_far_below_only_once_it_is_near(browser, sit
         assert page.evaluate("window.layoutShift") < 0.01
         last = page.locator(".offscreen-section").last
         last.scroll_into_view_if_needed()
-        last.evaluate("""box => new Promise(drawn => requestAnimationFrame(() => drawn()))""")
-        assert last.evaluate(
-            "box => box.firstElementChild.checkVisibility({contentVisibilityAuto: true})")
+        # The browser decides what is near the screen at its next frames: wait for it.
+        page.wait_for_function("""box => box.firstElementChild.checkVisibility(
+            {contentVisibilityAuto: true})""", arg=last.element_handle(), timeout=5000)
         heading = last.evaluate("box => box.previousElementSibling.id")
     finally:
         page.close()

@@ -164,9 +164,9 @@ def test_sections_below_the_first_screens_are_boxed_without_their_headings():
 
 
 def test_section_estimates_count_wrapped_text_and_wide_characters_twice():
-    code, text = offscreen_sections.estimated_heights("<p>" + "a" * 90 + "</p>")
+    code, text = offscreen_sections.estimated_heights("<p>" + "a" * 90 + "</p>", 1)
     assert (code, text) == (33, 2 * 20)
-    code, text = offscreen_sections.estimated_heights("<p>" + "中" * 45 + "</p>")
+    code, text = offscreen_sections.estimated_heights("<p>" + "中" * 45 + "</p>", 1)
     assert (code, text) == (33, 2 * 20)
 
 

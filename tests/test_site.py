@@ -204,11 +204,12 @@ def test_every_page_weighs_under_the_limit(site):
 # Elements in a page's HTML. In Lighthouse's page-speed runs (make benchmark) a long page's
 # blocking time grew with them (70 ms at 560 elements, 990 ms at 7,050), most of it the
 # browser's style and layout of the whole page (now mostly put off for the text far below the
-# screen, hooks/offscreen_sections.py; every element is still parsed and kept). Highlighted code and math make most of them
-# (math is MathML: KaTeX's HTML for the same formulas took five times the elements; code
-# keeps only the spans that colour something, hooks/lean_code.py), and the sidebar lists
-# only the current topic's pages (navigation.prune). The longest page, the Transformer
-# topic, has about 3,250; the limit stops a page sliding back.
+# screen, hooks/offscreen_sections.py; every element is still parsed and kept). Highlighted
+# code and math make most of them (math is MathML: KaTeX's HTML for the same formulas took
+# five times the elements; code keeps only the spans that colour something,
+# hooks/lean_code.py), and the sidebar lists only the current topic's pages
+# (navigation.prune). The longest page, the Transformer topic, has about 3,250; the limit
+# stops a page sliding back.
 ELEMENT_LIMIT = 4_000
 
 
