@@ -1,37 +1,42 @@
 # The two commands of the README: `make serve` and `make test`. Each sets up .venv first
-# when it is missing or older than pyproject.toml.
+# when it is missing or older than requirements.lock (the locked environment).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
+# The lock's tool, used only by `make lock`.
+UV_VERSION := 0.13.10
 
-# Examples run in a Jupyter kernel started from PATH: make it the venv's.
-export PATH := $(abspath $(BIN)):$(PATH)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve serve-zh test benchmark site browser lighthouse clean
+.PHONY: serve serve-zh examples test benchmark site lock browser lighthouse clean
 
-$(READY): pyproject.toml
+# Exactly what the lock names, hashes checked, nothing resolved: the same environment on
+# every machine. pip takes torch from a local wheel where the machine's pip configuration
+# offers one (the project machines do).
+$(READY): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --group site
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	touch $@
 
-# Running every example takes minutes when nothing is cached. Until `make test` or
-# `make site` has filled the cache, the preview shows examples without running them;
-# afterwards it runs only the examples whose source changed. Override either way with
-# `make serve EXECUTE_EXAMPLES=true` (or false).
-EXECUTE_EXAMPLES ?= $(if $(wildcard .cache/mkdocs-jupyter/*.json),true,false)
+# The lock, rewritten from pyproject.toml's dependency groups (README: upgrading).
+lock: $(READY)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip compile pyproject.toml --group site --universal --python-version 3.11 \
+	  --generate-hashes --quiet --output-file requirements.lock $(LOCK_FLAGS)
 
+# The preview renders each example's executed notebook when its source has not changed
+# since it ran, else the example without output: `make examples` executes those.
 serve: $(READY)
-	@if [ "$(EXECUTE_EXAMPLES)" = false ]; then \
-	  echo "Previewing examples without running them: run 'make test' once to see their output."; \
-	fi
-	EXECUTE_EXAMPLES=$(EXECUTE_EXAMPLES) $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload --watch examples --watch hooks
 
 # The Chinese edition alone (its links to the English example pages need `make site`).
 serve-zh: $(READY)
 	$(BIN)/mkdocs serve -f mkdocs.zh.yml --dev-addr 127.0.0.1:8001 --livereload
+
+# The execution stage alone: every example whose source (or the lock) changed, in parallel.
+examples: $(READY)
+	$(BIN)/python -m pytest tests/test_examples.py
 
 browser:
 	scripts/install-chromium.sh
@@ -39,7 +44,8 @@ browser:
 lighthouse:
 	PYTHON=$(BIN)/python scripts/install-lighthouse.sh
 
-# Every check: page blocks, examples (through the site build), links, browser.
+# Every check: examples executed (those that changed), page blocks, the site built once
+# and checked, the browser and accessibility tests.
 test: $(READY) browser lighthouse
 	$(BIN)/python -m pytest
 
@@ -47,13 +53,12 @@ test: $(READY) browser lighthouse
 benchmark: $(READY) browser lighthouse
 	$(BIN)/python -m pytest tests/benchmark_page_speed.py -s
 
-# The published site, both editions: built only when every check passes. The English build
-# comes first (it empties site/); the Chinese edition goes into site/zh.
+# The published site, both editions: the very tree the checks ran on, moved into site/ only
+# when every check passed (a failing check leaves no site/).
 site: $(READY) browser lighthouse
-	rm -rf site
-	$(BIN)/python -m pytest
-	EXECUTE_EXAMPLES=true $(BIN)/mkdocs build --strict --site-dir site
-	$(BIN)/mkdocs build --strict -f mkdocs.zh.yml --site-dir site/zh
+	rm -rf site .cache/site-checked
+	SITE_DIR=.cache/site-checked $(BIN)/python -m pytest
+	mv .cache/site-checked site
 
 clean:
 	rm -rf site .cache .pytest_cache tests/lighthouse/node_modules

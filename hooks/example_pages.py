@@ -1,4 +1,10 @@
-"""Example pages (rendered by mkdocs-jupyter) made light and native to the site.
+"""Example pages (rendered by mkdocs-jupyter from the notebooks the tests executed) made
+light and native to the site.
+
+The site executes nothing: tests/test_examples.py runs each example into an executed
+notebook (hooks/executed_examples.py says where), and on_files below hands that notebook to
+mkdocs-jupyter as the page `examples/<topic>/<name>.ipynb`, with the script beside it. With
+`include_source`, mkdocs-jupyter publishes that same notebook for download.
 
 mkdocs-jupyter's notebook template inlines JupyterLab's whole stylesheet (about 590 KB),
 a MathJax loader, a clipboard script and every plot as a base64 PNG into each example
@@ -11,87 +17,38 @@ page. This hook rewrites the rendered notebook:
   photo-like figures too big for that), with their size, lazy loading and an alt text
   taken from the titles the code gives them;
 * math in the notebook's text is typeset at build time, like the topic pages';
-* printed output is left out of the search index (which every page downloads);
-* the executed notebook is published beside the script, as `<name>.ipynb`, with its
-  outputs: it is captured when mkdocs-jupyter executes the example and kept beside
-  mkdocs-jupyter's own cache entry, so a cached page offers the same notebook.
+* printed output is left out of the search index (which every page downloads).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import io
 import logging
 import pathlib
 import re
+import shutil
 from html import escape as html_escape
 
-import katex_math  # hooks/ is on sys.path while MkDocs loads this hook
+import executed_examples  # hooks/ is on sys.path while MkDocs loads this hook
+import katex_math
 from bs4 import BeautifulSoup, NavigableString
-from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File
+
+log = logging.getLogger("mkdocs.hooks.example_pages")
 
 # A lossless WebP above this size is a photo-like figure (an image grid): lossy instead.
 LOSSLESS_LIMIT = 100_000
 LOSSY_QUALITY = 90
 
-_plugin_config = None  # mkdocs-jupyter's options, for its cache key
-_executed: dict[str, str] = {}  # notebook source path -> executed notebook (JSON), this build
+_previews: set[str] = set()  # src_uri of the example pages shown without output, this build
 
 
 def _is_example(page) -> bool:
-    return page.file.src_uri.startswith("examples/") and page.file.src_uri.endswith(".py")
-
-
-# --- The executed notebook ----------------------------------------------------------------
-
-def _capture_executed_notebooks() -> None:
-    """Wrap mkdocs-jupyter's converter so that it hands over the notebook it executed."""
-    from mkdocs_jupyter import convert
-    from nbconvert.exporters.exporter import Exporter
-    import nbformat
-
-    if getattr(convert.nb2html, "keeps_notebook", False):
-        return
-    convert_notebook = convert.nb2html
-
-    def nb2html(nb_path, *args, **kwargs):
-        processed = []
-        preprocess = Exporter._preprocess
-
-        def keep(self, nb, resources):
-            nb, resources = preprocess(self, nb, resources)
-            processed.append(nb)
-            return nb, resources
-
-        Exporter._preprocess = keep
-        try:
-            html = convert_notebook(nb_path, *args, **kwargs)
-        finally:
-            Exporter._preprocess = preprocess
-        notebook = processed[-1]
-        for cell in notebook.cells:  # timings of this run say nothing to a reader
-            cell.metadata.pop("execution", None)
-        notebook.metadata.setdefault("kernelspec", {
-            "name": "python3", "display_name": "Python 3", "language": "python"})
-        _executed[str(pathlib.Path(nb_path).resolve())] = nbformat.writes(notebook)
-        return html
-
-    nb2html.keeps_notebook = True
-    convert.nb2html = nb2html
-
-
-def _cache_path(page) -> pathlib.Path | None:
-    """Where mkdocs-jupyter caches this page; our notebook sits beside it as .ipynb."""
-    from mkdocs_jupyter.plugin import _compute_cache_key, _get_cache_path
-
-    config = _plugin_config
-    if not config["cache"]:
-        return None
-    execute = config["execute"] and not any(
-        pathlib.PurePath(page.file.abs_src_path).match(pattern)
-        for pattern in config["execute_ignore"] or [])
-    key = _compute_cache_key(page.file.abs_src_path, config, execute)
-    return _get_cache_path(config["cache_dir"], key).with_suffix(".ipynb")
+    return page.file.src_uri.startswith("examples/") and page.file.src_uri.endswith(".ipynb")
 
 
 def _not_about_alt_text(record: logging.LogRecord) -> bool:
@@ -99,49 +56,53 @@ def _not_about_alt_text(record: logging.LogRecord) -> bool:
 
 
 def on_config(config):
-    global _plugin_config
-    plugin = config.plugins.get("mkdocs-jupyter")
-    if plugin is None:  # the Chinese edition renders no notebooks
-        return config
-    _plugin_config = plugin.config
-    _capture_executed_notebooks()
     # nbconvert warns that plots have no alt text; _extract_plots gives each one.
     for name in ("NbConvertApp", "traitlets"):
         logging.getLogger(name).addFilter(_not_about_alt_text)
-    # A cached page without its notebook (cached before this hook existed) is executed again.
-    cache_dir = pathlib.Path(_plugin_config["cache_dir"])
-    for page_cache in cache_dir.glob("*.json"):
-        if not page_cache.with_suffix(".ipynb").exists():
-            page_cache.unlink()
     return config
 
 
-def _publish_notebook(page, config) -> None:
-    source = str(pathlib.Path(page.file.abs_src_path).resolve())
-    if not _plugin_config["execute"]:  # a preview without output offers no notebook
-        _executed.pop(source, None)
-        return
-    cached = _cache_path(page)
-    notebook = _executed.pop(source, None)
-    if notebook is not None and cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(notebook, encoding="utf-8")
-    elif notebook is None and cached is not None and cached.exists():
-        notebook = cached.read_text(encoding="utf-8")
-    if notebook is None:
-        raise PluginError(f"{page.file.src_uri}: no executed notebook to publish; "
-                          "delete .cache/mkdocs-jupyter and build again")
-    target = _site_folder(page, config) / (pathlib.Path(source).stem + ".ipynb")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(notebook, encoding="utf-8")
+# --- The notebooks ------------------------------------------------------------------------
+
+def _preview(example: pathlib.Path) -> pathlib.Path:
+    """The example as a notebook without output, for a preview of a changed example."""
+    import jupytext
+
+    target = executed_examples.PREVIEW_CACHE / example.parent.name / f"{example.stem}.ipynb"
+    if not target.exists() or target.stat().st_mtime_ns < example.stat().st_mtime_ns:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        jupytext.write(jupytext.read(example), target)
+    return target
 
 
-def on_post_build(config):
-    if _plugin_config is None or not _plugin_config["cache"]:
-        return
-    for notebook in pathlib.Path(_plugin_config["cache_dir"]).glob("*.ipynb"):
-        if not notebook.with_suffix(".json").exists():  # mkdocs-jupyter evicted the page
-            notebook.unlink()
+# Early, so that mkdocs-jupyter (whose `include` matches examples/*/*.ipynb) turns the
+# notebooks added here into pages.
+@event_priority(50)
+def on_files(files, config):
+    """Each example becomes `examples/<topic>/<name>.ipynb`: its executed notebook when the
+    tests have run this very source, else a preview without output. Its script is published
+    beside the page for download."""
+    global _previews
+    if config.plugins.get("mkdocs-jupyter") is None:  # the Chinese edition has no examples
+        return files
+    _previews = set()
+    for example in executed_examples.examples():
+        src_uri = f"examples/{executed_examples.example_id(example)}.ipynb"
+        notebook = executed_examples.current_notebook(example)
+        if notebook is None:
+            notebook = _preview(example)
+            _previews.add(src_uri)
+        # A File read from the notebook's own folder (not File.generated: mkdocs-jupyter's
+        # wrapper finds the source path of a File through its src_dir).
+        src_dir = notebook.parents[2]
+        assert src_dir / src_uri == notebook, notebook
+        files.append(File(src_uri, str(src_dir), config["site_dir"], config["use_directory_urls"]))
+        files.append(File.generated(config, f"{src_uri.removesuffix('.ipynb')}/{example.name}",
+                                    abs_src_path=str(example)))
+    if _previews:
+        log.info("%d example(s) shown without output (not executed, or changed since): "
+                 "run 'make examples' to execute them", len(_previews))
+    return files
 
 
 # --- The page -----------------------------------------------------------------------------
@@ -182,20 +143,20 @@ def _webp(png: bytes) -> tuple[bytes, int, int]:
     return out.getvalue(), image.width, image.height
 
 
-def _extract_plots(soup, page, config) -> None:
-    folder = _site_folder(page, config)
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = pathlib.PurePosixPath(page.file.src_uri).stem
+def _extract_plots(soup, stem: str) -> dict[str, bytes]:
+    """Plots out of the page, as WebP files named after the example: {name: bytes}."""
+    plots = {}
     images = [img for img in soup.select(".jp-RenderedImage img")
               if img.get("src", "").startswith("data:image/png;base64,")]
     for number, image in enumerate(images, 1):
         data, width, height = _webp(base64.b64decode(image["src"].split(",", 1)[1]))
         name = f"{stem}-plot-{number}.webp"
-        (folder / name).write_bytes(data)
+        plots[name] = data
         image.attrs = {
             "src": name, "width": str(width), "height": str(height), "alt": _alt_text(image),
             "loading": "lazy" if number > 1 else "eager", "decoding": "async",
         }
+    return plots
 
 
 # $$display$$ or $inline$ (no space inside the dollars, as in Jupyter and auto-render).
@@ -216,16 +177,15 @@ def _typeset_text(text: NavigableString, where: str) -> None:
         text.replace_with(BeautifulSoup("".join(pieces), "html.parser"))
 
 
-def _typeset_markdown_math(soup, page) -> None:
+def _typeset_markdown_math(soup, where: str) -> None:
     for cell in soup.select(".jp-RenderedMarkdown"):
         for text in list(cell.find_all(string=re.compile(r"\$"))):
             if text.find_parent(["code", "pre"]) is None:
-                _typeset_text(text, page.file.src_uri)
+                _typeset_text(text, where)
 
 
-def on_page_content(html: str, page, config, files) -> str:
-    if _plugin_config is None or not _is_example(page):
-        return html
+def _slim(html: str, stem: str, where: str) -> tuple[str, dict[str, bytes]]:
+    """The rendered notebook made light: the page's HTML and its plots."""
     soup = BeautifulSoup(html, "html.parser")
     # JupyterLab's CSS, the MathJax loader, the clipboard helpers and the cells' hidden
     # copies of their source: Material provides all of this already.
@@ -244,7 +204,61 @@ def on_page_content(html: str, page, config, files) -> str:
     for anchor in soup.select("a.anchor-link"):  # permalinks, shown on hover as on topic pages
         anchor["class"] = ["headerlink"]
         anchor["title"] = "Permanent link"
-    _extract_plots(soup, page, config)
-    _typeset_markdown_math(soup, page)
-    _publish_notebook(page, config)
-    return str(soup)
+    plots = _extract_plots(soup, stem)
+    _typeset_markdown_math(soup, where)
+    return str(soup), plots
+
+
+# Slimming a page takes most of a build (parsing and re-encoding the notebooks' HTML and
+# plots), and its result depends only on the rendered notebook and on this code: it is kept
+# on disk, keyed by both, so rebuilds (make serve, each test run) reuse it.
+SLIM_CACHE = executed_examples.ROOT / ".cache" / "example-pages"
+_used_slim_entries: set[pathlib.Path] = set()
+
+
+@functools.cache
+def _code_version() -> bytes:
+    digest = hashlib.sha256()
+    for module in (__file__, katex_math.__file__):
+        digest.update(pathlib.Path(module).read_bytes())
+    return digest.digest()
+
+
+def _slim_cached(html: str, stem: str, where: str) -> tuple[str, dict[str, bytes]]:
+    digest = hashlib.sha256(_code_version())
+    digest.update(f"{stem}\n{html}".encode())
+    entry = SLIM_CACHE / digest.hexdigest()
+    _used_slim_entries.add(entry)
+    if (entry / "page.html").exists():
+        plots = {plot.name: plot.read_bytes() for plot in sorted(entry.glob("*.webp"))}
+        return (entry / "page.html").read_text(encoding="utf-8"), plots
+    slim, plots = _slim(html, stem, where)
+    entry.mkdir(parents=True, exist_ok=True)
+    for name, data in plots.items():
+        (entry / name).write_bytes(data)
+    (entry / "page.html").write_text(slim, encoding="utf-8")  # written last: marks it whole
+    return slim, plots
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    if not _is_example(page):
+        return html
+    if page.file.src_uri in _previews:  # overrides/main.html: no notebook, a notice instead
+        page.meta["example_preview"] = True
+    stem = pathlib.PurePosixPath(page.file.src_uri).stem
+    slim, plots = _slim_cached(html, stem, page.file.src_uri)
+    folder = _site_folder(page, config)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in plots.items():
+        (folder / name).write_bytes(data)
+    return slim
+
+
+def on_post_build(config):
+    """Entries no page of this build used are dropped (an edited example leaves one)."""
+    if config.plugins.get("mkdocs-jupyter") is None or not _used_slim_entries:
+        return
+    for entry in SLIM_CACHE.glob("*"):
+        if entry not in _used_slim_entries:
+            shutil.rmtree(entry, ignore_errors=True)
+    _used_slim_entries.clear()

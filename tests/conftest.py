@@ -18,6 +18,9 @@ import urllib.parse
 
 import pytest
 
+from tests.examples_stage import Stage, executed_examples
+from tests.examples_stage import example_id as example_id  # re-exported for the tests
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 ZH = DOCS / "zh"  # the Chinese edition, built by mkdocs.zh.yml into the site's zh/ folder
@@ -27,16 +30,12 @@ ZH_PAGES = [p for p in PAGES if ZH in p.parents]
 # The English edition, and its topic pages (every page but the home page).
 EN_PAGES = [p for p in PAGES if ZH not in p.parents]
 TOPIC_PAGES = [p for p in EN_PAGES if p.parent != DOCS]
-EXAMPLES = sorted((ROOT / "examples").glob("*/*.py"))
+EXAMPLES = executed_examples.examples()
 
 
 def counterpart(page: pathlib.Path) -> pathlib.Path:
     """The Chinese edition's version of an English page."""
     return ZH / page.relative_to(DOCS)
-
-
-def example_id(path: pathlib.Path) -> str:
-    return f"{path.parent.name}/{path.stem}"
 
 
 # A system Chromium (Debian's, installed by scripts/install-chromium.sh) where there is one;
@@ -64,8 +63,33 @@ def chromium_path() -> str | None:
     return None
 
 
-# Where the build log names a page it could not render (mkdocs's own wording).
-FAILED_PAGE = re.compile(r"Error reading page '(examples/[^']+\.py)'")
+@pytest.fixture(scope="session")
+def examples_stage(request) -> Stage:
+    """Executes examples when a test first needs them: every example when a selected test
+    needs the built site, else just the examples whose own tests were selected."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def report(line: str) -> None:  # shown as it happens, not captured with the test
+        if reporter is None or capture is None:
+            print(line, file=sys.stderr)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    return Stage(report)
+
+
+def examples_needed(session) -> list[pathlib.Path]:
+    if any("build" in item.fixturenames for item in session.items):
+        return EXAMPLES
+    return [item.callspec.params["example"] for item in session.items
+            if "example_run" in item.fixturenames]
+
+
+@pytest.fixture(scope="session")
+def example_runs(request, examples_stage):
+    return examples_stage.ensure(examples_needed(request.session))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +97,6 @@ class Build:
     returncode: int
     log: str
     site: pathlib.Path
-    # Examples whose execution failed, each with the part of the log that says why.
-    failed_examples: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def require_success(self) -> None:
         if self.returncode != 0:
@@ -82,45 +104,32 @@ class Build:
 
 
 def build_site(project: pathlib.Path, site_dir: pathlib.Path) -> Build:
-    """`mkdocs build --strict`, which also executes every example (cached by source).
-
-    When an example fails, the build stops there. It is then built again with that example
-    left unexecuted, so that the failure is reported once, by the example's own test, and
-    every other check still runs on the rest of the site. The examples that passed are
-    served from the execution cache, so none runs twice.
-    """
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "EXECUTE_EXAMPLES": "true",
-           # Deprecation warnings raised inside libraries (torchvision.io, say) are hidden by
-           # default; shown, they land on the example's page, where a test looks for them.
-           "PYTHONWARNINGS": "default::DeprecationWarning"}
-    failed: dict[str, str] = {}
-    while True:
+    """Both editions, strictly: the English site, then the Chinese one in its zh/ folder
+    (a build empties its site folder first). Nothing is executed: example pages render the
+    notebooks the execution stage wrote."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    log = ""
+    for config, target in (("mkdocs.yml", site_dir), ("mkdocs.zh.yml", site_dir / "zh")):
+        if not (project / config).exists():
+            continue
         result = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "mkdocs_build.py"), str(site_dir), *failed],
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", config,
+             "--site-dir", str(target)],
             cwd=project, env=env, capture_output=True, text=True,
             check=False,  # the exit code is read below
         )
-        log = result.stdout + result.stderr
-        newly_failed = FAILED_PAGE.search(log)
-        if result.returncode == 0 or not newly_failed or newly_failed[1] in failed:
+        log += f"--- {config} ---\n{result.stdout}{result.stderr}"
+        if result.returncode != 0:
             break
-        failed[newly_failed[1]] = log[newly_failed.start():]
-    if result.returncode == 0 and (project / "mkdocs.zh.yml").exists():
-        # The Chinese edition goes into the English site's zh/ folder (built second: a build
-        # empties its site folder first).
-        result = subprocess.run(
-            [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", "mkdocs.zh.yml",
-             "--site-dir", str(site_dir / "zh")],
-            cwd=project, env=env, capture_output=True, text=True,
-            check=False,  # the exit code is read below
-        )
-        log += "\n--- Chinese edition (mkdocs.zh.yml) ---\n" + result.stdout + result.stderr
-    return Build(result.returncode, log, site_dir, failed)
+    return Build(result.returncode, log, site_dir)
 
 
 @pytest.fixture(scope="session")
-def build(tmp_path_factory) -> Build:
-    return build_site(ROOT, tmp_path_factory.mktemp("build") / "site")
+def build(example_runs, tmp_path_factory) -> Build:
+    """The site, built once per test session. `make site` sets SITE_DIR so that the tree
+    the checks passed is the tree it publishes; otherwise a temporary folder."""
+    site_dir = pathlib.Path(os.environ.get("SITE_DIR") or tmp_path_factory.mktemp("build") / "site")
+    return build_site(ROOT, site_dir.resolve())
 
 
 @pytest.fixture(scope="session")

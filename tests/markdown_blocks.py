@@ -13,18 +13,23 @@ import pathlib
 import re
 
 from markdown_it import MarkdownIt
-from mdit_py_plugins.admon import index as admon
+from mdit_py_plugins.admon import admon_plugin
 from pytest_markdown_docs.plugin import parse_superfences_block_info
 
-# Material's content tabs (=== "Title") nest blocks exactly like admonitions do, so the
-# admonition rule parses them once it knows the marker. The plugin has no option for
-# extra markers; extending its module-level tuple is the supported way to add one.
-if "===" not in admon.MARKERS:
-    admon.MARKERS = (*admon.MARKERS, "===", "===+")
-    admon.MARKER_CHARS = {marker[0] for marker in admon.MARKERS}
-    admon.MAX_MARKER_LEN = max(len(marker) for marker in admon.MARKERS)
+# Material's content tabs (=== "Title") nest blocks exactly like admonitions (!!! type
+# "Title") do. The admonition plugin knows only its own markers, so a core rule of the
+# parser (markdown-it's public Ruler API) rewrites each tab marker into an admonition
+# marker before the blocks are parsed: line numbers stay those of the page.
+TAB_MARKER = re.compile(r'^([ \t]*)===\+?(?=[ \t]+")', re.MULTILINE)
+
+
+def _tabs_as_admonitions(state) -> None:
+    state.src = TAB_MARKER.sub(r"\1!!! tab", state.src)
+
 
 PYTHON_LANGS = {"py", "python", "python3"}
+# The fence options pytest-markdown-docs acts on.
+TEST_OPTIONS = {"notest", "continuation"}
 
 # A fence opening line whose language is Python, in either the plain or the brace form,
 # at any indentation (admonitions and tabs indent their content).
@@ -34,7 +39,9 @@ _PYTHON_FENCE = re.compile(
 
 
 def markdown_parser() -> MarkdownIt:
-    return MarkdownIt("commonmark").use(admon.admon_plugin)
+    parser = MarkdownIt("commonmark").use(admon_plugin)
+    parser.core.ruler.after("normalize", "material_tabs", _tabs_as_admonitions)
+    return parser
 
 
 def fence_info(token) -> list[str]:
@@ -55,6 +62,8 @@ def is_output(token) -> bool:
 class PythonBlock:
     code: str
     expected_output: str | None  # the `.output` fence right under the block, if any
+    # How the tests treat it (`notest`, `continuation`); a title is prose, not an option.
+    options: frozenset[str] = frozenset()
 
 
 @functools.cache
@@ -66,7 +75,8 @@ def python_blocks(path: pathlib.Path) -> dict[int, PythonBlock]:
         if is_python(token):
             following = tokens[index + 1] if index + 1 < len(tokens) else None
             output = following.content if following is not None and is_output(following) else None
-            blocks[token.map[0] + 1] = PythonBlock(token.content, output)
+            options = frozenset(o for o in fence_info(token)[1:] if o in TEST_OPTIONS)
+            blocks[token.map[0] + 1] = PythonBlock(token.content, output, options)
     return blocks
 
 

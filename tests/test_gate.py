@@ -94,11 +94,12 @@ def test_page_blocks_gate(tmp_path, probe):
 
 
 def test_failing_example_fails_its_own_test_only(tmp_path, build):
-    """One failing example is one failure, named after it; the other examples still pass."""
+    """One failing example is one failure, named after it; the other examples still pass,
+    and the site still builds, with the failed example's page a preview."""
     # `build` has run first, so the copied cache serves every other example.
     copy_project(
-        tmp_path, "pyproject.toml", "conftest.py", "mkdocs.yml", "docs", "examples",
-        "overrides", "hooks", "tests", ".cache",
+        tmp_path, "pyproject.toml", "requirements.lock", "conftest.py", "mkdocs.yml", "docs",
+        "examples", "overrides", "hooks", "tests", ".cache",
     )
     probe = tmp_path / "examples" / "adam" / "gate_probe.py"
     probe.write_text(
@@ -106,12 +107,14 @@ def test_failing_example_fails_its_own_test_only(tmp_path, build):
         '# %%\nassert result == 3, "gate probe: the claim is false"\n'
     )
     config = tmp_path / "mkdocs.yml"
-    config.write_text(config.read_text().replace("\nnav:\n", "\nnav:\n  - examples/adam/gate_probe.py\n"))
+    config.write_text(config.read_text().replace("\nnav:\n", "\nnav:\n  - examples/adam/gate_probe.ipynb\n"))
     result = run_pytest(
-        tmp_path, "tests/test_site.py", "-k", "runs_and_its_checks_pass or builds_strictly"
+        tmp_path, "tests/test_examples.py", "tests/test_site.py",
+        "-k", "runs_and_its_checks_pass or builds_strictly or page_shows_its_run",
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 1, result.stdout[-3000:]
     assert "gate probe: the claim is false" in result.stdout
     assert " 1 failed" in summary and "error" not in summary, summary
-    assert "FAILED tests/test_site.py::test_example_runs_and_its_checks_pass[adam/gate_probe]" in result.stdout
+    assert "FAILED tests/test_examples.py::test_example_runs_and_its_checks_pass[adam/gate_probe]" in result.stdout
+    assert "Executing 1 example(s)" in result.stdout, "the other examples ran again"

@@ -116,10 +116,17 @@ def test_lean_code_agrees_with_materials_stylesheet():
     drawn_as_code = {"var(--md-code-hl-name-color)"} | {
         f"var({name})" for name in re.findall(r"(--md-code-hl-[a-z]+-color): var\(--md-code-fg-color\)",
                                             extra)}
+    # Read from Material's stylesheet: if its rules stop matching the pattern above, the
+    # comparisons below would hold for nothing, so the test fails instead.
+    assert len(colours) >= 20, f"read {len(colours)} token colours from Material's stylesheet"
+    assert "var(--md-code-hl-name-color)" in colours.values(), colours
+    assert len(drawn_as_code) >= 2, "extra.css no longer maps any token colour to the code colour"
     coloured = {token: colours[token] for token in lean_code.PLAIN_CLASSES if token in colours}
     assert set(coloured.values()) <= drawn_as_code, f"dropped spans that Material colours: {coloured}"
     for tokens in lean_code.SAME_COLOUR.values():
-        assert len({colours.get(token) for token in tokens.split()}) == 1, tokens
+        missing = [token for token in tokens.split() if token not in colours]
+        assert not missing, f"Material's stylesheet gives no colour to {missing}"
+        assert len({colours[token] for token in tokens.split()}) == 1, tokens
 
 
 def test_search_indexes_a_formula_by_its_tex_alone():

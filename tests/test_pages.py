@@ -137,8 +137,9 @@ def test_topic_page_renders_the_original_answer(page):
     assert text.index(rendering[0]) < text.index("\n## "), "it comes before the first section"
 
 
-# The two editions cannot drift apart: the Chinese page runs the same code, shows the same
-# output, and (tests/test_site.py) has the same links and anchors.
+# The two editions cannot drift apart: the Chinese page has the same code, tested the same
+# way, shows the same output, and (tests/test_site.py) has the same links and anchors. So its
+# blocks are not run a second time (conftest.py): the English ones stand for both.
 @pytest.mark.parametrize("page", EN_PAGES, ids=page_id)
 def test_every_english_page_has_a_chinese_counterpart(page):
     assert counterpart(page).exists(), f"write {counterpart(page).relative_to(ROOT)}"
