@@ -9,7 +9,7 @@ UV_VERSION := 0.13.10
 
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve serve-zh examples test benchmark site lock browser lighthouse clean
+.PHONY: serve serve-zh examples test benchmark site lock setup browser lighthouse clean
 
 # Exactly what the lock names, hashes checked, nothing resolved: the same environment on
 # every machine. pip takes torch from a local wheel where the machine's pip configuration
@@ -41,21 +41,26 @@ examples: $(READY)
 browser:
 	scripts/install-chromium.sh
 
-lighthouse:
+# Lighthouse may need the venv's Python (for Node.js, where the machine has none).
+lighthouse: $(READY)
 	PYTHON=$(BIN)/python scripts/install-lighthouse.sh
+
+# The venv, Chromium and Lighthouse, side by side: each mostly waits on downloads.
+setup:
+	$(MAKE) --no-print-directory -j3 $(READY) browser lighthouse
 
 # Every check: examples executed (those that changed), page blocks, the site built once
 # and checked, the browser and accessibility tests.
-test: $(READY) browser lighthouse
+test: setup
 	$(BIN)/python -m pytest
 
 # Page speed (Lighthouse, five runs a page): a measurement, so not part of `make test`.
-benchmark: $(READY) browser lighthouse
+benchmark: setup
 	$(BIN)/python -m pytest tests/benchmark_page_speed.py -s
 
 # The published site, both editions: the very tree the checks ran on, moved into site/ only
 # when every check passed (a failing check leaves no site/).
-site: $(READY) browser lighthouse
+site: setup
 	rm -rf site .cache/site-checked
 	SITE_DIR=.cache/site-checked $(BIN)/python -m pytest
 	mv .cache/site-checked site

@@ -15,6 +15,8 @@ import pytest
 from pytest_markdown_docs._runners import DefaultRunner, register_runner
 from pytest_markdown_docs.plugin import MarkdownDocstringCodeModule
 
+from tests.background import BACKGROUND, Background
+from tests.examples_stage import progress_reporter
 from tests.markdown_blocks import markdown_parser, python_blocks
 
 
@@ -35,6 +37,36 @@ def pytest_collect_file(file_path, parent):
     if ZH in file_path.parents:
         return []
     return [c for c in collectors if not isinstance(c, MarkdownDocstringCodeModule)]
+
+
+# The examples, the site build and Lighthouse's audits run in the background
+# (tests/background.py) from the moment the tests are collected, while the tests that need
+# none of them go first; those that wait for them come after, Lighthouse's readers last.
+# Otherwise the order stays as collected.
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: ("lighthouse_report" in item.fixturenames,
+                                 bool({"example_runs", "build"} & set(item.fixturenames))))
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly or not session.items:
+        return
+    background = session.config.stash[BACKGROUND] = Background(session.items)
+    background.start()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """After each test, the examples that started or finished meanwhile."""
+    result = yield
+    if BACKGROUND in item.config.stash:
+        item.config.stash[BACKGROUND].stage.report_progress(progress_reporter(item.config))
+    return result
+
+
+def pytest_unconfigure(config):
+    if BACKGROUND in config.stash:
+        config.stash[BACKGROUND].stop()
 
 
 def _normalise(text: str) -> str:

@@ -2,10 +2,11 @@
 change of its source or of the lock file.
 
 Each example runs in its own process (tests/execute_example.py: a Jupyter kernel driven by
-nbclient), as many at a time as the machine has cores, the slowest first. A notebook whose
-example and lock are unchanged since it was executed is reused (hooks/executed_examples.py
-keys it). The stage prints which example starts and how long each took, since a cold run
-takes minutes.
+nbclient), as many at a time as the machine has cores (EXAMPLE_WORKERS overrides), the
+slowest first. A notebook whose example and lock are unchanged since it was executed is
+reused (hooks/executed_examples.py keys it). The stage starts as soon as pytest has
+collected the tests (conftest.py) and runs while the tests that need no example do; it
+reports which example starts and how long each took, since a cold run takes minutes.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import time
 from collections.abc import Callable, Iterable
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hooks"))
-import executed_examples  # noqa: E402
-from executed_examples import ROOT, example_id  # noqa: E402
+import executed_examples
+from executed_examples import ROOT, example_id
 
 EXECUTOR = ROOT / "tests" / "execute_example.py"
 # Far above any example's own minute, below CI's limit: a hung example fails by name.
@@ -58,8 +59,7 @@ def _last_seconds(example: pathlib.Path) -> float:
         return float("inf")  # never run: it may be slow, start it early
 
 
-def _execute(example: pathlib.Path, started: queue.Queue) -> Run:
-    started.put(example)
+def _execute(example: pathlib.Path) -> Run:
     notebook, key = executed_examples.notebook_path(example), executed_examples.key_path(example)
     key.unlink(missing_ok=True)  # from here on, the old notebook is not current
     source_key = executed_examples.source_key(example)
@@ -84,41 +84,88 @@ def _execute(example: pathlib.Path, started: queue.Queue) -> Run:
 
 
 class Stage:
-    """Runs examples on request; each at most once per test session."""
+    """Executes examples in the background, as many at a time as the machine has cores.
 
-    def __init__(self, report: Callable[[str], None], workers: int | None = None):
-        self.report = report
-        self.workers = workers or os.cpu_count() or 1
+    `start` returns at once, so that the tests that need no example run meanwhile; `wait`
+    blocks until the examples asked for are done. Progress lines (which example started,
+    which finished and in how long) queue up for the caller to print: pytest prints them
+    between tests (conftest.py) and while a test waits.
+    """
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or int(os.environ.get("EXAMPLE_WORKERS", "0")) or os.cpu_count() or 1
         self.runs: dict[pathlib.Path, Run] = {}
+        self.progress: queue.Queue[str] = queue.Queue()
+        self._futures: dict[pathlib.Path, concurrent.futures.Future] = {}
+        self._pool = concurrent.futures.ThreadPoolExecutor(self.workers)
 
-    def ensure(self, examples: Iterable[pathlib.Path]) -> dict[pathlib.Path, Run]:
-        wanted = [e for e in examples if e not in self.runs]
+    def start(self, examples: Iterable[pathlib.Path]) -> None:
         stale = []
-        for example in wanted:
+        for example in examples:
+            if example in self.runs or example in self._futures:
+                continue
             if (notebook := executed_examples.current_notebook(example)) is not None:
                 self.runs[example] = Run(notebook, None)
             else:
                 stale.append(example)
-        if stale:
-            self._execute_all(sorted(stale, key=_last_seconds, reverse=True))
+        if not stale:
+            return
+        self.progress.put(f"Executing {len(stale)} example(s), {self.workers} at a time, in the "
+                          f"background ({len(self.runs)} unchanged since their last run)")
+        for example in sorted(stale, key=_last_seconds, reverse=True):
+            self._futures[example] = self._pool.submit(self._run, example)
+
+    def _run(self, example: pathlib.Path) -> Run:
+        self.progress.put(f"  started  {example_id(example)}")
+        run = _execute(example)
+        verdict = "done  " if run.notebook else "FAILED"
+        self.progress.put(f"  {verdict}   {example_id(example)} in {run.seconds:.0f} s")
+        self.runs[example] = run
+        return run
+
+    def wait(self, examples: Iterable[pathlib.Path],
+             report: Callable[[str], None] | None = None) -> dict[pathlib.Path, Run]:
+        """The runs of these examples (started now if need be), reporting progress if given
+        a way to."""
+        examples = list(examples)
+        self.start(examples)
+        pending = {self._futures[e] for e in examples if e in self._futures}
+        while pending:
+            _, pending = concurrent.futures.wait(pending, timeout=1)
+            if report is not None:
+                self.report_progress(report)
+        if report is not None:
+            self.report_progress(report)
         return self.runs
 
-    def _execute_all(self, stale: list[pathlib.Path]) -> None:
-        self.report(f"Executing {len(stale)} example(s), {self.workers} at a time "
-                    f"({len(self.runs)} unchanged since their last run)")
-        started: queue.Queue = queue.Queue()
-        begin = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-            futures = {pool.submit(_execute, example, started): example for example in stale}
-            pending = set(futures)
-            while pending:
-                done, pending = concurrent.futures.wait(
-                    pending, timeout=1, return_when=concurrent.futures.FIRST_COMPLETED)
-                while not started.empty():
-                    self.report(f"  started  {example_id(started.get())}")
-                for future in done:
-                    example = futures[future]
-                    run = self.runs[example] = future.result()
-                    verdict = "done  " if run.notebook else "FAILED"
-                    self.report(f"  {verdict}   {example_id(example)} in {run.seconds:.0f} s")
-        self.report(f"Executed {len(stale)} example(s) in {time.monotonic() - begin:.0f} s")
+    def report_progress(self, report: Callable[[str], None]) -> None:
+        while not self.progress.empty():
+            report(self.progress.get())
+
+    def stop(self) -> None:
+        """Drops the examples not yet started (an interrupted test run)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def examples_needed(items) -> list[pathlib.Path]:
+    """Every example when a selected test needs the built site, else just the examples whose
+    own tests were selected."""
+    if any("build" in item.fixturenames for item in items):
+        return executed_examples.examples()
+    return [item.callspec.params["example"] for item in items
+            if "example_run" in item.fixturenames]
+
+
+def progress_reporter(config):
+    """Prints a line at once, between or during tests, past pytest's output capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def report(line: str) -> None:
+        if reporter is None or capture is None:
+            print(line, file=sys.stderr)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    return report

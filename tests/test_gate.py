@@ -84,9 +84,10 @@ def run_pytest(project, *args):
 @pytest.mark.parametrize("probe", PAGE_PROBES)
 def test_page_blocks_gate(tmp_path, probe):
     expected_exit, markdown = PAGE_PROBES[probe]
-    copy_project(tmp_path, "pyproject.toml", "conftest.py")
+    copy_project(tmp_path, "pyproject.toml", "conftest.py", "hooks")
     (tmp_path / "tests").mkdir()
-    shutil.copy2(ROOT / "tests" / "markdown_blocks.py", tmp_path / "tests")
+    for module in ("markdown_blocks.py", "background.py", "examples_stage.py"):
+        shutil.copy2(ROOT / "tests" / module, tmp_path / "tests")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "probe.md").write_text("# Probe\n" + textwrap.dedent(markdown))
     result = run_pytest(tmp_path, "docs")

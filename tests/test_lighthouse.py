@@ -12,8 +12,6 @@ most here, the number of elements, is held to a budget for every page in test_si
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from tests.conftest import PAGE_KINDS, requested_elsewhere
@@ -36,12 +34,6 @@ STRUCTURAL_AUDITS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def report(lighthouse):
-    """One Lighthouse run per page for the whole session."""
-    return functools.cache(lighthouse)
-
-
 def failed_audits(report: dict, audit_ids: list[str]) -> list[str]:
     failed = []
     for audit_id in audit_ids:
@@ -56,24 +48,24 @@ def failed_audits(report: dict, audit_ids: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("path", PAGE_KINDS.values(), ids=PAGE_KINDS.keys())
-def test_page_passes_every_accessibility_audit(report, path):
-    page = report(path)
+def test_page_passes_every_accessibility_audit(lighthouse_report, path):
+    page = lighthouse_report(path)
     audit_ids = [ref["id"] for ref in page["categories"]["accessibility"]["auditRefs"]]
     failed = failed_audits(page, audit_ids)
     assert not failed, f"/{path} fails accessibility audits:\n" + "\n".join(failed)
 
 
 @pytest.mark.parametrize("path", PAGE_KINDS.values(), ids=PAGE_KINDS.keys())
-def test_page_passes_the_structural_performance_audits(report, path):
-    failed = failed_audits(report(path), STRUCTURAL_AUDITS)
+def test_page_passes_the_structural_performance_audits(lighthouse_report, path):
+    failed = failed_audits(lighthouse_report(path), STRUCTURAL_AUDITS)
     assert not failed, f"/{path} fails performance audits:\n" + "\n".join(failed)
 
 
 @pytest.mark.parametrize("path", PAGE_KINDS.values(), ids=PAGE_KINDS.keys())
-def test_page_requests_nothing_from_another_host(report, site_url, path):
+def test_page_requests_nothing_from_another_host(lighthouse_report, site_url, path):
     """What the page requests while it runs (scripts, the search worker, fonts, images),
     beyond the links test_site.py reads from the HTML."""
-    page = report(path)
+    page = lighthouse_report(path)
     requests = [item["url"] for item in page["audits"]["network-requests"]["details"]["items"]]
     assert requests, f"Lighthouse recorded no requests for /{path}"
     elsewhere = requested_elsewhere(requests, site_url)

@@ -1,0 +1,239 @@
+"""What a test session does besides running tests, on threads of its own.
+
+Started as soon as pytest has collected the tests (conftest.py), so that the tests that need
+none of it (page blocks, page and hook checks) run meanwhile:
+
+1. the execution stage (tests/examples_stage.py): stale examples, one per core;
+2. then, when a selected test needs the site, both editions built once (`mkdocs build
+   --strict`, which executes nothing), into SITE_DIR when set (`make site` publishes that
+   very tree) or a temporary folder, and served on loopback as a static host serves them;
+3. then, when a selected test reads them, Lighthouse's audits of one page of each kind,
+   a few at a time (they mostly wait on page loads).
+
+The fixtures in tests/conftest.py wait for each result where a test first needs it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import gzip
+import http.server
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.parse
+
+import pytest
+
+from tests.examples_stage import ROOT, Stage, examples_needed
+
+# A system Chromium (Debian's, installed by scripts/install-chromium.sh) where there is one;
+# otherwise Playwright's own. CHROMIUM overrides.
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    """A system Chromium, or None for the one Playwright manages (`playwright install`)."""
+    if os.environ.get("CHROMIUM"):
+        return os.environ["CHROMIUM"]
+    for name in CHROMIUM_CANDIDATES:
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Build:
+    returncode: int
+    log: str
+    site: pathlib.Path
+
+    def require_success(self) -> None:
+        if self.returncode != 0:
+            pytest.fail(f"mkdocs build --strict failed:\n{self.log[-6000:]}", pytrace=False)
+
+
+def build_site(project: pathlib.Path, site_dir: pathlib.Path) -> Build:
+    """Both editions, strictly: the English site, then the Chinese one in its zh/ folder
+    (a build empties its site folder first). Nothing is executed: example pages render the
+    notebooks the execution stage wrote."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    log = ""
+    for config, target in (("mkdocs.yml", site_dir), ("mkdocs.zh.yml", site_dir / "zh")):
+        if not (project / config).exists():
+            continue
+        result = subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", config,
+             "--site-dir", str(target)],
+            cwd=project, env=env, capture_output=True, text=True,
+            check=False,  # the exit code is read below
+        )
+        log += f"--- {config} ---\n{result.stdout}{result.stderr}"
+        if result.returncode != 0:
+            break
+    return Build(result.returncode, log, site_dir)
+
+
+class _SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the built site as a static host does: text is sent gzip-compressed to a
+    browser that accepts it (page weights and load times depend on it)."""
+
+    COMPRESSED = {".html", ".css", ".js", ".json", ".svg", ".xml", ".txt", ".py", ".ipynb"}
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = pathlib.Path(self.translate_path(self.path))
+        if path.is_dir() and self.path.split("?")[0].endswith("/"):
+            path = path / "index.html"
+        if (path.suffix not in self.COMPRESSED or not path.is_file()
+                or "gzip" not in self.headers.get("Accept-Encoding", "")):
+            return super().do_GET()
+        body = gzipped(path)
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def gzipped(path: pathlib.Path) -> bytes:
+    """A file as a static host sends it (gzip, level 6: the usual server default)."""
+    return _gzipped(path, path.stat().st_mtime_ns)
+
+
+@functools.cache
+def _gzipped(path: pathlib.Path, modified: int) -> bytes:  # a rebuilt file is compressed anew
+    return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
+
+
+def requested_elsewhere(urls: list[str], site_url: str) -> list[str]:
+    """The network requests among `urls` that go to a host other than the served site's."""
+    host = urllib.parse.urlsplit(site_url).netloc
+    return [url for url in urls
+            if urllib.parse.urlsplit(url).scheme in {"http", "https", "ws", "wss"}
+            and urllib.parse.urlsplit(url).netloc != host]
+
+
+# Lighthouse (npm, pinned in tests/lighthouse; scripts/install-lighthouse.sh installs it).
+LIGHTHOUSE = ROOT / "tests" / "lighthouse" / "node_modules" / ".bin" / "lighthouse"
+# One page of each kind, and the heaviest of a kind where size is what differs: the pages
+# tests/test_lighthouse.py audits and tests/benchmark_page_speed.py times.
+PAGE_KINDS = {
+    "home page": "",
+    "topic page (most code and math)": "training/adam/",
+    "topic page (most elements)": "sequence/transformer/",
+    "Chinese topic page": "zh/training/adam/",
+    "example page": "examples/adam/adam_nonconvergence/",
+    "example page (largest plots)": "examples/data_augmentation/augmentation_gallery/",
+    "Chinese home page": "zh/",
+}
+
+
+class LighthouseError(Exception):
+    pass
+
+
+def run_lighthouse(site_url: str, path: str) -> dict:
+    """Lighthouse (its default mobile emulation) on a page of the served site: its report."""
+    if not LIGHTHOUSE.exists():
+        raise LighthouseError("Lighthouse is not installed: run scripts/install-lighthouse.sh "
+                              "(make test does)")
+    browser = chromium_path()
+    if browser is None:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.executable_path
+    result = subprocess.run(
+        [str(LIGHTHOUSE), site_url + path, "--quiet", "--output=json",
+         "--output-path=stdout", "--only-categories=performance,accessibility",
+         "--chrome-flags=--headless=new --no-sandbox --disable-gpu"],
+        capture_output=True, text=True, env={**os.environ, "CHROME_PATH": browser},
+        timeout=300, check=False)  # the exit code is read below
+    if result.returncode != 0:
+        raise LighthouseError(f"Lighthouse failed on /{path}:\n{result.stderr[-3000:]}")
+    report = json.loads(result.stdout)
+    if error := report.get("runtimeError"):
+        raise LighthouseError(f"Lighthouse could not load /{path}: {error}")
+    return report
+
+
+# Lighthouse runs spend most of their time waiting for pages to settle: side by side, the
+# seven page kinds took about a quarter of their time one after another. (Page speed, which
+# concurrent runs would distort, is measured by make benchmark, one run at a time.)
+LIGHTHOUSE_CONCURRENT_RUNS = 4
+
+
+def serve(site: pathlib.Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """The site served on loopback, as a browser would see it once hosted, and its URL."""
+    handler = functools.partial(_SiteHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+class Background:
+    def __init__(self, items):
+        self.stage = Stage()
+        self.examples = examples_needed(items)
+        self.needs_site = any("build" in item.fixturenames for item in items)
+        self.needs_lighthouse = any("lighthouse_report" in item.fixturenames for item in items)
+        self.server: http.server.ThreadingHTTPServer | None = None
+        self.url: str | None = None
+        self.lighthouse_reports: dict[str, concurrent.futures.Future] = {}
+        self._scratch = None if os.environ.get("SITE_DIR") else tempfile.mkdtemp(prefix="site-")
+        self.site_dir = pathlib.Path(os.environ.get("SITE_DIR") or self._scratch).resolve()
+        self._site = concurrent.futures.ThreadPoolExecutor(1)
+        self._lighthouse = concurrent.futures.ThreadPoolExecutor(LIGHTHOUSE_CONCURRENT_RUNS)
+        self.build: concurrent.futures.Future | None = None
+
+    def start(self) -> None:
+        self.stage.start(self.examples)
+        if self.needs_site:
+            self.build = self._site.submit(self._build_and_serve)
+
+    def _build_and_serve(self) -> Build:
+        self.stage.wait(self.examples)
+        build = build_site(ROOT, self.site_dir)
+        if build.returncode == 0:
+            self.server, self.url = serve(self.site_dir)
+            if self.needs_lighthouse:
+                self.lighthouse_reports = {
+                    path: self._lighthouse.submit(run_lighthouse, self.url, path)
+                    for path in PAGE_KINDS.values()}
+        return build
+
+    def stop(self) -> None:
+        self.stage.stop()
+        for pool in (self._site, self._lighthouse):
+            pool.shutdown(wait=False, cancel_futures=True)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+# The background work of a test session. (Kept here, not in tests/conftest.py: pytest
+# imports a conftest under a name of its own, so a key defined there would exist twice.)
+BACKGROUND = pytest.StashKey[Background]()
