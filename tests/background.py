@@ -4,9 +4,10 @@ Started as soon as pytest has collected the tests (conftest.py), so that the tes
 none of it (page blocks, page and hook checks) run meanwhile:
 
 1. the execution stage (tests/examples_stage.py): stale examples, one per core;
-2. then, when a selected test needs the site, both editions built once (`mkdocs build
-   --strict`, which executes nothing), into SITE_DIR when set (`make site` publishes that
-   very tree) or a temporary folder, and served on loopback as a static host serves them;
+2. when a selected test needs the site, both editions built once (`mkdocs build --strict`,
+   which executes nothing): the Chinese one at once, the English one when the examples are
+   done, into SITE_DIR when set (`make site` publishes that very tree) or a temporary
+   folder; then the site is served on loopback as a static host serves it;
 3. then, when a selected test reads them, Lighthouse's audits of one page of each kind,
    a few at a time (they mostly wait on page loads).
 
@@ -70,25 +71,15 @@ class Build:
             pytest.fail(f"mkdocs build --strict failed:\n{self.log[-6000:]}", pytrace=False)
 
 
-def build_site(project: pathlib.Path, site_dir: pathlib.Path) -> Build:
-    """Both editions, strictly: the English site, then the Chinese one in its zh/ folder
-    (a build empties its site folder first). Nothing is executed: example pages render the
-    notebooks the execution stage wrote."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    log = ""
-    for config, target in (("mkdocs.yml", site_dir), ("mkdocs.zh.yml", site_dir / "zh")):
-        if not (project / config).exists():
-            continue
-        result = subprocess.run(
-            [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", config,
-             "--site-dir", str(target)],
-            cwd=project, env=env, capture_output=True, text=True,
-            check=False,  # the exit code is read below
-        )
-        log += f"--- {config} ---\n{result.stdout}{result.stderr}"
-        if result.returncode != 0:
-            break
-    return Build(result.returncode, log, site_dir)
+def build_edition(config: str, site_dir: pathlib.Path) -> Build:
+    """`mkdocs build --strict` of one edition. Nothing is executed: example pages render
+    the notebooks the execution stage wrote."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", config,
+         "--site-dir", str(site_dir)],
+        cwd=ROOT, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, capture_output=True,
+        text=True, check=False)  # the exit code is read below
+    return Build(result.returncode, f"--- {config} ---\n{result.stdout}{result.stderr}", site_dir)
 
 
 class _SiteHandler(http.server.SimpleHTTPRequestHandler):
@@ -203,24 +194,35 @@ class Background:
         self.lighthouse_reports: dict[str, concurrent.futures.Future] = {}
         self._scratch = None if os.environ.get("SITE_DIR") else tempfile.mkdtemp(prefix="site-")
         self.site_dir = pathlib.Path(os.environ.get("SITE_DIR") or self._scratch).resolve()
-        self._site = concurrent.futures.ThreadPoolExecutor(1)
+        # The Chinese edition has no example pages, so it is built at once, beside the
+        # execution stage, and moved into the English site's zh/ folder once that is built
+        # (a build empties its site folder first).
+        self._zh_dir = self.site_dir.with_name(self.site_dir.name + "-zh")
+        self._site = concurrent.futures.ThreadPoolExecutor(2)
         self._lighthouse = concurrent.futures.ThreadPoolExecutor(LIGHTHOUSE_CONCURRENT_RUNS)
         self.build: concurrent.futures.Future | None = None
 
     def start(self) -> None:
         self.stage.start(self.examples)
         if self.needs_site:
-            self.build = self._site.submit(self._build_and_serve)
+            chinese = self._site.submit(build_edition, "mkdocs.zh.yml", self._zh_dir)
+            self.build = self._site.submit(self._build_and_serve, chinese)
 
-    def _build_and_serve(self) -> Build:
+    def _build_and_serve(self, chinese: concurrent.futures.Future) -> Build:
         self.stage.wait(self.examples)
-        build = build_site(ROOT, self.site_dir)
-        if build.returncode == 0:
-            self.server, self.url = serve(self.site_dir)
-            if self.needs_lighthouse:
-                self.lighthouse_reports = {
-                    path: self._lighthouse.submit(run_lighthouse, self.url, path)
-                    for path in PAGE_KINDS.values()}
+        english = build_edition("mkdocs.yml", self.site_dir)
+        chinese = chinese.result()
+        build = Build(english.returncode or chinese.returncode, english.log + chinese.log,
+                      self.site_dir)
+        if build.returncode != 0:
+            return build
+        shutil.rmtree(self.site_dir / "zh", ignore_errors=True)
+        shutil.move(self._zh_dir, self.site_dir / "zh")
+        self.server, self.url = serve(self.site_dir)
+        if self.needs_lighthouse:
+            self.lighthouse_reports = {
+                path: self._lighthouse.submit(run_lighthouse, self.url, path)
+                for path in PAGE_KINDS.values()}
         return build
 
     def stop(self) -> None:
@@ -230,6 +232,7 @@ class Background:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+        shutil.rmtree(self._zh_dir, ignore_errors=True)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
 

@@ -4,6 +4,7 @@ checks fail, while an untouched page passes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -66,15 +67,16 @@ def copy_project(destination, *names):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, destination / name, symlinks=True,
-                            ignore=shutil.ignore_patterns("node_modules"))
+                            ignore=shutil.ignore_patterns("node_modules", "site-checked*"))
         elif source.exists():
             shutil.copy2(source, destination / name)
 
 
 def run_pytest(project, *args):
+    environment = {name: value for name, value in os.environ.items() if name != "SITE_DIR"}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=project,
+        cwd=project, env=environment,
         capture_output=True,
         text=True,
         check=False,  # the callers read the exit code
@@ -99,7 +101,8 @@ def test_failing_example_fails_its_own_test_only(tmp_path, build):
     and the site still builds, with the failed example's page a preview."""
     # `build` has run first, so the copied cache serves every other example.
     copy_project(
-        tmp_path, "pyproject.toml", "requirements.lock", "conftest.py", "mkdocs.yml", "docs",
+        tmp_path, "pyproject.toml", "requirements.lock", "conftest.py", "mkdocs.yml",
+        "mkdocs.zh.yml", "docs",
         "examples", "overrides", "hooks", "tests", ".cache",
     )
     probe = tmp_path / "examples" / "adam" / "gate_probe.py"
