@@ -14,11 +14,12 @@ export NO_MKDOCS_2_WARNING := 1
 # Exactly what the lock names, hashes checked, nothing resolved: the same environment on
 # every machine. pip takes torch from a local wheel where the machine's pip configuration
 # offers one (the project machines do).
-# --no-compile: byte-compiling every module of torch and the rest took a third of the
-# install (1 min 40 s -> 1 min 10 s); Python compiles what is imported, once, on first use.
+# pip byte-compiles what it installs (a third of the install's time): keep it so. With
+# --no-compile, on machines that set PYTHONDONTWRITEBYTECODE (these do), every process
+# compiled torch's modules again at import, and a fresh `make test` took 2 minutes longer.
 $(READY): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-compile --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	touch $@
 
 # The lock, rewritten from pyproject.toml's dependency groups (README: upgrading).
