@@ -2,7 +2,7 @@
 
 The tests execute each example (tests/test_examples.py) into
 `.cache/examples/<topic>/<name>.ipynb`, with a `.key` file beside it: the SHA-256 of the
-example's source and of the lock file it ran under. The site renders that notebook and
+example's source, of the lock file it ran under and of the executor. The site renders that notebook and
 offers it for download (hooks/example_pages.py); it never executes anything. An example
 whose notebook is missing or stale is shown as a preview without output.
 
@@ -17,6 +17,8 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
 LOCK = ROOT / "requirements.lock"
+# What runs an example into its notebook: a change to it changes every notebook.
+EXECUTOR = ROOT / "tests" / "execute_example.py"
 CACHE = ROOT / ".cache" / "examples"
 # Unexecuted notebooks made from changed examples, for a preview (make serve).
 PREVIEW_CACHE = ROOT / ".cache" / "preview" / "examples"
@@ -32,9 +34,10 @@ def example_id(example: pathlib.Path) -> str:
 
 
 def source_key(example: pathlib.Path) -> str:
-    """Changes when the example or the locked environment changes."""
+    """Changes when the example, the locked environment or the executor changes."""
     digest = hashlib.sha256(example.read_bytes())
-    digest.update(LOCK.read_bytes() if LOCK.exists() else b"no lock")
+    for path in (LOCK, EXECUTOR):
+        digest.update(path.read_bytes() if path.exists() else b"missing")
     return digest.hexdigest()
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "hooks")
 import executed_examples
 from executed_examples import ROOT, example_id
 
-EXECUTOR = ROOT / "tests" / "execute_example.py"
+EXECUTOR = executed_examples.EXECUTOR
 # Far above any example's own minute, below CI's limit: a hung example fails by name.
 EXAMPLE_TIMEOUT_S = 900
 ENVIRONMENT = {

@@ -111,6 +111,8 @@ def test_example_page_shows_its_run(site, example_runs, example):
     soup = parse(page)
     assert soup.select(".jp-OutputArea-output"), f"{example_id(example)} shows no executed output"
     assert not soup.find(string="Preview without output"), "shown as a preview"
+    facts = soup.select_one("article h1 ~ .run-facts")
+    assert facts and facts.get_text().startswith("Ran on "), "no run facts under the title"
     assert (page.parent / example.name).read_bytes() == example.read_bytes(), (
         "the script offered for download is not the example's source"
     )
