@@ -270,6 +270,17 @@ def test_every_page_title_names_its_topic(site):
     assert all(len(pages) == 1 for pages in titles.values()), {t: p for t, p in titles.items() if len(p) > 1}
 
 
+@pytest.mark.parametrize("source", TOPIC_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+def test_header_names_the_topic(site, source):
+    """Material's header shows the page's title once it is scrolled (always on a phone):
+    the topic's heading, not the navigation's "Overview"."""
+    soup = parse(built_page(site, source))
+    heading = soup.select_one("article h1").get_text(strip=True).removesuffix("¶")
+    topic = soup.select_one('[data-md-component="header-topic"] .md-ellipsis')
+    assert topic is not None, "Material's header markup changed: no header topic found"
+    assert topic.get_text(strip=True) == heading
+
+
 def test_stylesheets_refer_only_to_files_the_site_has(site):
     missing = []
     for stylesheet in site.rglob("*.css"):
