@@ -525,8 +525,9 @@ plt.show()
 # of size. Template matching puts the centre about as close, or closer (compare the precision
 # column), but keeps the first frame's box size, so its overlap drops whenever the target grows
 # or shrinks. Both are far above the constant-position baseline. On the fast videos the
-# regression tracker is lost from the first frames on, and scores hardly better than a box that
-# never moves. Real trackers widen the search region, search the whole frame again when their
+# regression tracker is lost from the first frames on: it keeps only a small share of its lead
+# over a box that never moves (printed below; asserted under a third, a margin set after
+# running this program with twelve other seeds). Real trackers widen the search region, search the whole frame again when their
 # confidence drops, or add a motion model; GOTURN itself has none of these.
 
 # %%
@@ -551,9 +552,11 @@ assert template_precision > regression_precision - 0.1, (
 assert fast < 0.3 * regression, (
     f"objects faster than the search window should be lost: AUC {fast:.3f} vs {regression:.3f}")
 fast_constant = fast_table["constant position"]["auc"]
-assert fast < fast_constant + 0.1, (
-    f"on fast objects the tracker should be hardly better than a box that never moves: "
-    f"{fast:.3f} vs {fast_constant:.3f}")
+lead_kept = (fast - fast_constant) / (regression - fast_constant)
+print(f"fast objects: the tracker keeps {lead_kept:.0%} of its lead over a box that never moves")
+assert lead_kept < 0.3, (
+    f"on fast objects the tracker should keep well under a third of its lead over a box that "
+    f"never moves: AUC {fast:.3f} vs {fast_constant:.3f} (normal videos {regression:.3f})")
 assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20]), "training should reduce the loss"
 
 print(f"wall time: {time.perf_counter() - start:.1f} s")

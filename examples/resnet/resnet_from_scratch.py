@@ -294,8 +294,10 @@ print(f"layer1[1] with zero_init_residual=True: max |block(x) - x| = {identity_e
 # `torch.utils.flop_counter.FlopCounterMode` counts floating-point operations of the matrix
 # multiplications and convolutions, two per multiply-accumulate (MAC). For a 224x224 image, the
 # count divided by 2 is compared with the `_ops` entry of torchvision's weights metadata, which is
-# labelled GFLOPS in torchvision's tables but counts multiply-accumulates (ResNet-50's 4.1 is the
-# number quoted as "4.1 GFLOPs" since the ResNet paper).
+# labelled GFLOPS in torchvision's tables but counts multiply-accumulates. ResNet-50's 4.1 is
+# that count for torchvision's model, "ResNet v1.5", which strides in the 3x3 convolution of a
+# downsampling bottleneck instead of its first 1x1; the ResNet paper's Table 1 gives 3.8 billion
+# for the original layout.
 
 # %%
 STAGES = ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")
