@@ -18,6 +18,7 @@ import example_pages  # noqa: E402
 import katex_math  # noqa: E402
 import lean_code  # noqa: E402
 import offscreen_sections  # noqa: E402
+import page_actions  # noqa: E402
 import table_hosts  # noqa: E402
 
 PAGE = SimpleNamespace(file=SimpleNamespace(src_uri="training/adam.md"))
@@ -180,3 +181,38 @@ def test_section_estimates_count_wrapped_text_and_wide_characters_twice():
 def test_a_page_whose_html_leaves_an_element_open_is_refused_by_name():
     with pytest.raises(PluginError, match="training/adam.md: its HTML does not close"):
         offscreen_sections.on_page_content("<h2>a</h2><div><p>b</p>", PAGE, None, None)
+
+
+def _actions(src_uri: str, docs_dir: str, repository: str):
+    page = SimpleNamespace(file=SimpleNamespace(src_uri=src_uri), title="Adam optimizer",
+                           canonical_url="https://example.org/training/adam/", url="",
+                           meta={}, edit_url=None)
+
+    class Config(dict):
+        extra = {"repository": repository}
+
+    page_actions.on_page_context({}, page, Config(docs_dir=str(ROOT / docs_dir)), None)
+    return page
+
+
+def test_edit_and_report_links_name_the_page_its_source_and_the_versions():
+    import importlib.metadata
+    from urllib.parse import parse_qs, urlsplit
+
+    repository = "https://github.com/someone/pytorch-notes"
+    page = _actions("training/adam.md", "docs/zh", repository + "/")
+    assert page.edit_url == f"{repository}/edit/main/docs/zh/training/adam.md"
+    report = urlsplit(page.meta["report_url"])
+    assert f"{report.scheme}://{report.netloc}{report.path}" == f"{repository}/issues/new"
+    query = parse_qs(report.query)
+    assert query["title"] == ["Problem on Adam optimizer"]
+    assert "https://example.org/training/adam/" in query["body"][0]
+    assert f"torch {importlib.metadata.version('torch')}" in query["body"][0]
+    example = _actions("examples/adam/adam_from_scratch.ipynb", "docs", repository)
+    assert example.edit_url == f"{repository}/edit/main/examples/adam/adam_from_scratch.py"
+    assert (ROOT / "examples/adam/adam_from_scratch.py").exists()
+
+
+def test_without_a_repository_there_are_no_edit_or_report_links():
+    page = _actions("training/adam.md", "docs", "")
+    assert page.edit_url is None and "report_url" not in page.meta

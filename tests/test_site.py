@@ -5,6 +5,7 @@ loads anything from another host."""
 from __future__ import annotations
 
 import functools
+import os
 import pathlib
 import re
 import urllib.parse
@@ -279,6 +280,32 @@ def test_header_names_the_topic(site, source):
     topic = soup.select_one('[data-md-component="header-topic"] .md-ellipsis')
     assert topic is not None, "Material's header markup changed: no header topic found"
     assert topic.get_text(strip=True) == heading
+
+
+def test_edit_and_report_links_follow_the_repository_setting(site):
+    """With REPOSITORY_URL (the publish workflow sets it), every page links to its own
+    source for editing and to a new issue; without it, no page shows either link."""
+    repository = os.environ.get("REPOSITORY_URL", "").rstrip("/")
+    wrong = []
+    for page in html_pages(site):
+        if page.name == "404.html":
+            continue
+        soup = parse(page)
+        edit = soup.select_one('article a[rel="edit"]')
+        report = soup.select_one('article a[href*="/issues/new?"]')
+        name = str(page.relative_to(site))
+        if not repository:
+            if edit or report:
+                wrong.append(f"{name}: links shown without a repository")
+            continue
+        if edit is None or report is None:
+            wrong.append(f"{name}: no edit or no report link")
+            continue
+        prefix = f"{repository}/edit/main/"
+        source = edit["href"].removeprefix(prefix)
+        if not edit["href"].startswith(prefix) or not (ROOT / source).is_file():
+            wrong.append(f"{name}: edit link to {edit['href']}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_stylesheets_refer_only_to_files_the_site_has(site):
