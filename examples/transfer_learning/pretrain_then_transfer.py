@@ -395,26 +395,28 @@ plt.show()
 #
 # - **With one or two labels per class, pretraining pays off clearly.** The probe and the
 #   fine-tuned network beat training from scratch by a wide margin on average, and with two
-#   labels per class for every draw of the labels. The source network's own digit outputs,
-#   which have never seen a handwritten digit, already beat a network trained from scratch on
-#   one label per class.
+#   labels per class on nearly every draw of the labels (at least four of the five). The
+#   source network's own digit outputs, which have never seen a handwritten digit, already
+#   beat a network trained from scratch on one label per class.
 # - **The benefit fades with labels.** From 2 to 5 to 20 labels per class the gain over
 #   scratch shrinks; at 20 it is a few points at most. With a few hundred labelled digits the
 #   printed characters have little left to teach.
 # - **Fine-tuning and the probe are close throughout**; with the most labels, adapting the
 #   features to handwriting (fine-tuning) is at least as good as keeping them frozen.
 # - The scratch baseline is no straw man: it is within a few points of an SVM on the same
-#   labels, and with up to 5 labels per class the pretrained networks beat both.
+#   labels (at one label per class, where single draws swing most, within ten), and with up
+#   to 5 labels per class the pretrained networks beat both.
 #
-# The table gives the numbers; the assertions below check these statements with margins that
-# other seeds and other machines respect.
+# The table gives the numbers; the assertions below check these statements with margins set
+# after running this program with twelve other seeds (SEED = 1 to 12), on which every one
+# of them held.
 
 # %%
 # Every claim made above, checked (gains in points, per seed).
 ONE, TWO, FIVE, TWENTY = (BUDGETS.index(b) for b in (1, 2, 5, 20))
 for method in ("probe", "fine-tune"):
-    assert gain[method][TWO].min() > 0, (
-        f"{method} should beat scratch for every draw at 2/class: {gain[method][TWO]}")
+    assert (gain[method][TWO] > 0).sum() >= N_SEEDS - 1, (
+        f"{method} should beat scratch on nearly every draw at 2/class: {gain[method][TWO]}")
     for i in (ONE, TWO):
         assert gain[method][i].mean() > 5, (
             f"{method}: mean gain at {BUDGETS[i]}/class should exceed 5 points: {gain[method][i]}")
@@ -426,12 +428,13 @@ for method in ("probe", "fine-tune"):
         assert mean[method][i] > mean["svm"][i] + 0.03, (
             f"{method} should beat the SVM at {BUDGETS[i]}/class: {mean[method][i]:.3f} vs "
             f"{mean['svm'][i]:.3f}")
-assert zero_shot > mean["scratch"][ONE] + 0.05, (
+assert zero_shot > mean["scratch"][ONE], (
     f"zero-shot ({zero_shot:.3f}) should beat scratch at 1/class ({mean['scratch'][ONE]:.3f})")
 assert mean["fine-tune"][TWENTY] >= mean["probe"][TWENTY] - 0.005, (
     f"fine-tuning should be at least as good as the probe at 20/class: "
     f"{mean['fine-tune'][TWENTY]:.3f} vs {mean['probe'][TWENTY]:.3f}")
 svm_gap = 100 * (mean["scratch"] - mean["svm"])
-assert np.all(np.abs(svm_gap) < 6), f"scratch should be within a few points of the SVM: {svm_gap}"
+assert np.all(np.abs(svm_gap[1:]) < 6) and abs(svm_gap[0]) < 10, (
+    f"scratch should be within a few points of the SVM: {svm_gap}")
 
 print(f"wall time: {time.perf_counter() - start:.1f} s")
