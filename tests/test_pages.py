@@ -154,3 +154,25 @@ def test_chinese_page_has_the_same_code_and_output(page):
     )
     for number, (en, zh) in enumerate(zip(english, chinese), 1):
         assert zh == en, f"{page_id(counterpart(page))}: Python block {number} differs from the English one"
+
+
+EXERCISES_HEADING = {"en": "## Exercises\n", "zh": "## 练习 {#exercises}\n"}
+SOLUTION_TITLE = {"en": '??? success "Solution"', "zh": '??? success "解答"'}
+
+
+@pytest.mark.parametrize("page", BOTH_TOPIC_PAGES, ids=page_id)
+def test_topic_page_ends_with_exercises_whose_solutions_run(page):
+    """Four to six exercises, each with a collapsed solution holding a tested Python block
+    (which, like every block, runs in make test)."""
+    edition = "zh" if ZH in page.parents else "en"
+    text = page.read_text(encoding="utf-8")
+    assert EXERCISES_HEADING[edition] in text, f"{page_id(page)}: add {EXERCISES_HEADING[edition]!r}"
+    section = text.split(EXERCISES_HEADING[edition], 1)[1].split("\n## ", 1)[0]
+    exercises = re.split(r"^### ", section, flags=re.MULTILINE)[1:]
+    assert 4 <= len(exercises) <= 6, f"{page_id(page)}: {len(exercises)} exercises"
+    for exercise in exercises:
+        title = exercise.splitlines()[0]
+        assert SOLUTION_TITLE[edition] in exercise, f"{page_id(page)}: {title!r} has no solution"
+        solution = exercise.split(SOLUTION_TITLE[edition], 1)[1]
+        assert re.search(r"^    ```python$", solution, re.MULTILINE), (
+            f"{page_id(page)}: the solution of {title!r} has no tested Python block")
