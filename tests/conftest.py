@@ -32,9 +32,6 @@ def counterpart(page: pathlib.Path) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def background(request) -> Background:
     """The session's background work (started at collection by conftest.py)."""
-    if BACKGROUND not in request.config.stash:  # not started: pytest ran without collecting
-        request.config.stash[BACKGROUND] = Background(request.session.items)
-        request.config.stash[BACKGROUND].start()
     return request.config.stash[BACKGROUND]
 
 

@@ -181,10 +181,10 @@ print(f"naive module: {totals['naive (no reductions)']['macs'] / 1e6:.1f}M MACs,
 
 # %% [markdown]
 # The paper's "ops" column is the multiply-accumulate count of the convolutions, and it matches
-# ours to the rounding of the table. The "params" column is 3% below a direct count in
-# thousands, and a thousand of 1,024 accounts for all of it: the module's 163,328 weights
-# (163,700 with the biases) are 159.5K (159.9K) in units of 1,024, which the table gives as
-# 159K. The check below holds the count to that.
+# ours to the rounding of the table. The "params" column is a few percent below a direct
+# count in thousands, and a thousand of 1,024 accounts for all of it: counted in units of
+# 1,024 (printed above, without and with the biases), the module's parameters come to the
+# table's 159K. The check below holds the count to that.
 #
 # Without the reductions the module costs well over twice as much, and its output is wider: the
 # pooling branch passes all 192 input channels on, so the next module would receive 416 channels
