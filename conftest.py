@@ -88,10 +88,17 @@ class OutputCheckingRunner(DefaultRunner):
         with contextlib.redirect_stdout(io.StringIO()):
             exec(compile(earlier, test.source_path, "exec"), args)  # noqa: S102
         printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            # Blank lines in front keep the line numbers of tracebacks those of the page.
-            padded = "\n" * earlier.count("\n") + block.code
-            exec(compile(padded, test.source_path, "exec"), args)  # noqa: S102
+        try:
+            with contextlib.redirect_stdout(printed):
+                # Blank lines in front keep the line numbers of tracebacks those of the page.
+                padded = "\n" * earlier.count("\n") + block.code
+                exec(compile(padded, test.source_path, "exec"), args)  # noqa: S102
+        finally:
+            # What the block made is freed now, as at the end of its script. Left in the
+            # namespace, a DataLoader iterator of one block was freed by the garbage
+            # collector during a later one, and an iterator freed that way waits 5 s on
+            # each of its workers (data-loading page, "Errors and timeout").
+            args.clear()
         expected = block.expected_output
         if expected is not None and _normalise(printed.getvalue()) != _normalise(expected):
             diff = "\n".join(
