@@ -109,8 +109,10 @@ def test_recorded_questions_are_the_originals_word_for_word():
 
 # Topic pages of both editions: each quotes its question and renders the original answer.
 BOTH_TOPIC_PAGES = TOPIC_PAGES + [counterpart(p) for p in TOPIC_PAGES if counterpart(p).exists()]
-# The title of the collapsed rendering of the original answer, by edition.
-ORIGINAL_ANSWER_TITLE = {"en": "The original answer, in English", "zh": "原回答要点"}
+# The title of the collapsed original answer, by edition: the English edition renders it in
+# English, with numbered points; the Chinese one shows it as the original writes it
+# (tests/test_chinese_text.py holds it word for word).
+ORIGINAL_ANSWER_TITLE = {"en": "The original answer, in English", "zh": "原回答（原文）"}
 
 
 @pytest.mark.parametrize("page", BOTH_TOPIC_PAGES, ids=page_id)
@@ -128,12 +130,14 @@ def test_topic_page_quotes_its_original_question(page):
 
 @pytest.mark.parametrize("page", BOTH_TOPIC_PAGES, ids=page_id)
 def test_topic_page_renders_the_original_answer(page):
-    """A collapsed rendering of the original answer, with numbered points."""
+    """A collapsed rendering of the original answer (in English, with numbered points)."""
     text = page.read_text(encoding="utf-8")
-    title = ORIGINAL_ANSWER_TITLE["zh" if ZH in page.parents else "en"]
+    edition = "zh" if ZH in page.parents else "en"
+    title = ORIGINAL_ANSWER_TITLE[edition]
     rendering = re.search(rf'^\?\?\? quote "{title}"\n\n((?:    .*\n|\n)+)', text, re.MULTILINE)
     assert rendering, f'{page_id(page)}: add ??? quote "{title}"'
-    assert re.search(r"^    1\. ", rendering[1], re.MULTILINE), "number its points: 1. 2. ..."
+    if edition == "en":
+        assert re.search(r"^    1\. ", rendering[1], re.MULTILINE), "number its points: 1. 2. ..."
     assert text.index(rendering[0]) < text.index("\n## "), "it comes before the first section"
 
 
@@ -145,10 +149,25 @@ def test_every_english_page_has_a_chinese_counterpart(page):
     assert counterpart(page).exists(), f"write {counterpart(page).relative_to(ROOT)}"
 
 
+def original_answer_lines(page: pathlib.Path) -> range:
+    """The lines of a Chinese page's box with the original answer: the original's own code
+    (not run, marked notest) is shown there and has no English counterpart."""
+    text = page.read_text(encoding="utf-8")
+    box = re.search(rf'^\?\?\? quote "{ORIGINAL_ANSWER_TITLE["zh"]}"\n\n(?:    .*\n|\n)+', text, re.MULTILINE)
+    if box is None:
+        return range(0)
+    first = text[:box.start()].count("\n") + 1
+    return range(first, first + box[0].count("\n"))
+
+
 @pytest.mark.parametrize("page", [p for p in EN_PAGES if counterpart(p).exists()], ids=page_id)
 def test_chinese_page_has_the_same_code_and_output(page):
     english = list(python_blocks(page).values())
-    chinese = list(python_blocks(counterpart(page)).values())
+    original = original_answer_lines(counterpart(page))
+    in_original = [b for line, b in python_blocks(counterpart(page)).items() if line in original]
+    assert all("notest" in b.options for b in in_original), (
+        f"{page_id(counterpart(page))}: the original's code is shown, not run: mark it notest")
+    chinese = [b for line, b in python_blocks(counterpart(page)).items() if line not in original]
     assert len(chinese) == len(english), (
         f"{page_id(counterpart(page))}: {len(chinese)} Python blocks, the English page has {len(english)}"
     )
@@ -202,6 +221,7 @@ def prose_lines(text: str):
 
 @pytest.mark.parametrize("page", ZH_PAGES, ids=page_id)
 def test_chinese_prose_uses_chinese_quotation_marks(page):
+    original = original_answer_lines(page)  # the original's own words keep its own quotes
     ascii_quotes = [number for number, prose in prose_lines(page.read_text(encoding="utf-8"))
-                    if '"' in prose]
+                    if '"' in prose and number not in original]
     assert not ascii_quotes, f"{page_id(page)}: ASCII quotes in prose on lines {ascii_quotes}; use “…”"
