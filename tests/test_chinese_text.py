@@ -112,6 +112,23 @@ def test_quotes_of_the_original_are_word_for_word(page):
     assert not wrong, f"{page_id(page)}: not in the original answer as quoted: {wrong}"
 
 
+# “原回答第 3 点” points into the original's own numbered list: the English edition numbers
+# its rendering's points, the verbatim original has its own numbers or none.
+POINT_REFERENCE = re.compile(r"第\s*(\d+(?:\s*(?:、|和|到|至|，)\s*第?\s*\d+)*)\s*点")
+
+
+@needs_original
+@pytest.mark.parametrize("page", ZH_TOPIC_PAGES, ids=page_id)
+def test_point_references_exist_in_the_original(page):
+    text = outside_box(page.read_text(encoding="utf-8"))
+    original = original_answers()[question_number(text)]
+    highest = max((int(n) for n in re.findall(r"^(\d+)\. ", original, re.MULTILINE)), default=0)
+    wrong = [m[0] for m in POINT_REFERENCE.finditer(text)
+             if max(int(n) for n in re.findall(r"\d+", m[1])) > highest]
+    assert not wrong, (f"{page_id(page)}: the original numbers no point past {highest}: {wrong}; "
+                       "say where in the original (e.g. 原回答第二段)")
+
+
 # --- Typography and terms ---------------------------------------------------------------
 
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
@@ -173,7 +190,7 @@ HALF_WIDTH = re.compile(
 # or "只有……的十分之一".
 AMBIGUOUS_TIMES = re.compile(
     r"(?:[深浅大小多少快慢高低长短宽窄重轻贵]|减少|缩小|降低|下降|提高|增加)了?\s*"
-    r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)\s*倍")
+    r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+|多少|几)\s*倍")
 # A round number of ten thousand or more: written with 万 or 亿 (glossary: 数字的写法).
 GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)|(?<![\d.,])\d{5,}(?![\d,]|\.\d)")
 REFERENCES = re.compile(r"^## 延伸阅读.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
@@ -276,6 +293,11 @@ def test_the_check_finds_each_kind_of_problem():
                      "19: mark links", "23: end each reference", "23: half-width '.'"]:
         assert expected in problems, f"missed {expected!r} in:\n{problems}"
     assert not re.search(r"^(7|12|16):", problems, re.MULTILINE), problems
+
+
+def test_point_references_are_read():
+    found = [m[1] for m in POINT_REFERENCE.finditer("（原回答第 3、9 点）和（第 5 点和第 7 点）")]
+    assert found == ["3、9", "5", "7"], found
 
 
 def test_the_check_passes_clean_text():
