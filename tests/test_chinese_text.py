@@ -219,6 +219,8 @@ def chinese_text_problems(text: str, variants: dict[str, str], quotes=frozenset(
             problems.append(f"{number}: ASCII quotes in prose; use “…”")
         for mark in HALF_WIDTH.finditer(line):
             problems.append(f"{number}: half-width {mark[0].strip()[0]!r} in Chinese text; use full-width")
+        if re.search(f"[{CJK}，。：；、（] “|” [{CJK}，。：；、）]", line):
+            problems.append(f"{number}: no space between Chinese text and “…”")
         for comparison in AMBIGUOUS_TIMES.finditer(line):
             problems.append(f"{number}: {comparison[0]!r} is ambiguous; say “是……的 N 倍” "
                             "or “只有……的 N 分之一”")
@@ -267,7 +269,7 @@ BAD_SNIPPET = """\
 
     原回答里的“引号”和 "ASCII 引号" 不受检查: 它是原文。
 
-它比 VGG 深 8 倍, 参数却只有 "一半"(大约)。训练了 1,000,000 步，批次大小为 256。
+它比 VGG 深 8 倍, 参数却只有 "一半"(大约)。训练了 1,000,000 步，批次大小为 256，用 “spawn” 启动。
 
 ```{.python notest title="未测试: 需要 GPU"}
 print("代码里的 \\"引号\\" 不算")
@@ -288,7 +290,7 @@ print("代码里的 \\"引号\\" 不算")
 def test_the_check_finds_each_kind_of_problem():
     problems = "\n".join(chinese_text_problems(BAD_SNIPPET, {"批次大小": "批大小"}))
     for expected in ["9: ASCII quotes", "9: half-width ','", "9: half-width '('",
-                     "9: '深 8 倍' is ambiguous", "9: 1,000,000", "9: '批次大小'",
+                     "9: '深 8 倍' is ambiguous", "9: 1,000,000", "9: '批次大小'", "9: no space",
                      "11: half-width ':'", "15: the title 'Output' is in English",
                      "19: mark links", "23: end each reference", "23: half-width '.'"]:
         assert expected in problems, f"missed {expected!r} in:\n{problems}"
