@@ -9,7 +9,7 @@ UV_VERSION := 0.13.10
 
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve serve-zh examples test benchmark site lock setup browser lighthouse clean
+.PHONY: serve serve-zh examples figures test benchmark site lock setup browser lighthouse clean
 
 # Exactly what the lock names, hashes checked, nothing resolved: the same environment on
 # every machine. pip takes torch from a local wheel where the machine's pip configuration
@@ -40,6 +40,11 @@ serve-zh: $(READY)
 # The execution stage alone: every example whose source (or the lock) changed, in parallel.
 examples: $(READY)
 	$(BIN)/python -m pytest tests/test_examples.py
+
+# The figures of the topic pages, drawn from the code (figures/) into docs/assets/figures:
+# run after changing a figure or what it shows (tests/test_figures.py fails until then).
+figures: $(READY)
+	$(BIN)/python -m figures
 
 browser:
 	scripts/install-chromium.sh

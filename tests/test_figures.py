@@ -1,0 +1,218 @@
+"""The figures of the topic pages (figures/, hooks/inline_figures.py): each page shows its figures
+in both editions; every committed figure is exactly what the code draws now (so a shape, a
+channel count or a layer name cannot drift from the modules); the numbers agree with the
+modules when read back independently; labels are text in the page's language; and in a
+browser each figure is there, drawn with its text, in the light and the dark scheme."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import xml.etree.ElementTree as ET
+from types import SimpleNamespace
+
+import pytest
+from mkdocs.exceptions import PluginError
+
+from figures import LANGUAGES, PAGES, figures, path
+from tests.conftest import DOCS, ROOT, ZH
+
+MARKER = re.compile(r"^<!-- figure: ([a-z0-9_]+) -->$", re.MULTILINE)
+# Topics whose structure is the point: two figures at least.
+STRUCTURAL = {"sequence/transformer.md", "sequence/bert.md", "vision/inception.md",
+              "vision/resnet.md", "training/data-loading.md", "vision/object-tracking.md"}
+NAMES = [name for names in PAGES.values() for name in names]
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def topic(page) -> str:
+    return page.relative_to(DOCS).as_posix()
+
+
+def is_chinese(text: str) -> bool:
+    return any(unicodedata.east_asian_width(c) == "W" and "CJK" in unicodedata.name(c, "")
+               for c in text)
+
+
+def labels(svg: str) -> list[str]:
+    root = ET.fromstring(svg)
+    return ["".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")]
+
+
+FIGURED_PAGES = [DOCS / page for page in PAGES]
+
+
+@pytest.mark.parametrize("page", FIGURED_PAGES, ids=topic)
+def test_topic_page_shows_its_figures_in_both_editions(page):
+    expected = PAGES[topic(page)]
+    assert len(expected) >= (2 if topic(page) in STRUCTURAL else 1)
+    for edition in (page, ZH / topic(page)):
+        shown = MARKER.findall(edition.read_text(encoding="utf-8"))
+        assert shown == expected, (
+            f"{edition.relative_to(ROOT)} shows {shown}; figures/__init__.py says {expected} "
+            "(a line `<!-- figure: name -->` where the text discusses it)")
+
+
+def test_every_figure_is_drawn_and_shown():
+    assert set(NAMES) == set(figures()), "each figure function is shown on one page, and back"
+    assert len(NAMES) == len(set(NAMES))
+
+
+@pytest.fixture(scope="module")
+def drawn():
+    """Every figure drawn now, from the modules and recorded runs it reads."""
+    import torch
+
+    torch.set_num_threads(1)
+    functions = figures()
+    return {(name, lang): functions[name](lang) for name in functions for lang in LANGUAGES}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_figure_is_what_the_code_draws(drawn, name, lang):
+    committed = path(name, lang)
+    assert (name, lang) in drawn, f"figures/: no function draws {name}"
+    assert committed.exists(), f"run `make figures`: {committed.relative_to(ROOT)} is missing"
+    assert committed.read_text(encoding="utf-8") == drawn[name, lang], (
+        f"{committed.relative_to(ROOT)} is not what figures/ draws now: run `make figures` "
+        "and check the difference")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("name", NAMES)
+def test_figure_is_labelled_in_its_language(name, lang):
+    svg = path(name, lang).read_text(encoding="utf-8")
+    root = ET.fromstring(svg)
+    assert root.get("role") == "img" and root.get("aria-label"), "no accessible name"
+    assert root.get("data-caption"), "no caption"
+    texts = [t for t in labels(svg) if t]
+    assert len(texts) >= 4, f"{name}: labels should be text, found {texts}"
+    words = " ".join([root.get("aria-label"), root.get("data-caption"), *texts])
+    assert is_chinese(words) == (lang == "zh"), f"{name}.{lang}: labels in the wrong language"
+    assert "fill=" not in svg and "stroke=" not in svg and "#" not in svg, (
+        "colours come from extra.css (the palette), never from the drawing")
+
+
+def shown_text(name: str, lang: str = "en") -> str:
+    svg = path(name, lang).read_text(encoding="utf-8")
+    return "\n".join(labels(svg))
+
+
+def test_inception_figure_has_the_channel_counts_of_inception3a():
+    """Read back without figures/: each branch's convolutions and the module's output."""
+    import torch
+    import torchvision
+
+    model = torchvision.models.googlenet(weights=None, init_weights=False, aux_logits=False)
+    text = shown_text("inception_module")
+    convs = [m for m in model.inception3a.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 6
+    for conv in convs:
+        k = conv.kernel_size[0]
+        assert f"{k}x{k}" in text and f"{conv.in_channels} → {conv.out_channels}" in text
+    widths = [model.inception3a.branch1.conv.out_channels,
+              *(getattr(model.inception3a, f"branch{i}")[-1].conv.out_channels for i in (2, 3, 4))]
+    assert f"{' + '.join(map(str, widths))} = {sum(widths)}" in text
+    assert f"{sum(widths)}x28x28" in text
+
+
+def test_resnet_figures_have_resnet50s_shapes_and_blocks():
+    import torch
+    import torchvision
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model = torchvision.models.resnet50().eval()
+    stages = ["layer1", "layer2", "layer3", "layer4"]
+    with torch.inference_mode():
+        out = create_feature_extractor(model, {s: s for s in stages})(torch.zeros(1, 3, 224, 224))
+    text = shown_text("resnet50_stages")
+    for stage in stages:
+        assert "x".join(map(str, out[stage].shape[1:])) in text
+        assert f"{len(model.get_submodule(stage))} blocks" in text
+    blocks = shown_text("resnet_blocks")
+    projection = model.layer2[0].downsample[0]
+    assert f"{projection.in_channels} → {projection.out_channels}" in blocks
+    for conv in (model.layer2[0].conv1, model.layer2[0].conv2, model.layer2[0].conv3):
+        assert f"{conv.in_channels} → {conv.out_channels}" in blocks
+
+
+# The hook -----------------------------------------------------------------------------------
+def test_hook_inlines_the_figure_with_its_caption():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("inline_figures", ROOT / "hooks" / "inline_figures.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="vision/inception.md"))
+    config = SimpleNamespace(theme={"language": "zh"})
+    html = hook.on_page_content("<p>a</p>\n<!-- figure: inception_module -->\n<p>b</p>",
+                                page, config, None)
+    assert html.startswith("<p>a</p>\n<figure class=\"figure\"")
+    assert "data-caption" not in html and "<figcaption>inception3a 模块" in html
+    assert html.count("<svg") == 1 and html.endswith("</figure>\n<p>b</p>")
+    with pytest.raises(PluginError, match="make figures"):
+        hook.on_page_content("<!-- figure: no_such_figure -->", page, config, None)
+
+
+# In the browser -------------------------------------------------------------------------------
+def url_path(page, edition: str) -> str:
+    return ("zh/" if edition == "zh" else "") + topic(page).removesuffix(".md") + "/"
+
+
+# Drawn, in the page, with its labels as text: rendered in a font (a width), and selectable.
+FIGURE_STATE = """svg => {
+    svg.scrollIntoView();
+    const texts = [...svg.querySelectorAll('text')];
+    const box = svg.getBoundingClientRect();
+    const selection = window.getSelection();
+    selection.selectAllChildren(svg.closest('figure'));
+    const selected = selection.toString();
+    selection.removeAllRanges();
+    return {
+        width: box.width, height: box.height,
+        name: svg.getAttribute('aria-label'),
+        caption: svg.closest('figure').querySelector('figcaption')?.textContent ?? '',
+        labels: texts.map(t => t.textContent),
+        drawn: texts.filter(t => t.textContent.trim()).every(t => t.getComputedTextLength() > 0),
+        fill: getComputedStyle(texts[0]).fill,
+        selected,
+    };
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("edition", ["en", "zh"])
+@pytest.mark.parametrize("page", FIGURED_PAGES, ids=topic)
+def test_page_shows_its_figures_with_text_labels(visit, page, edition):
+    shown = visit(url_path(page, edition)).page
+    figures_shown = shown.locator("article figure.figure > svg[role=img]")
+    assert figures_shown.count() == len(PAGES[topic(page)])
+    for i in range(figures_shown.count()):
+        state = figures_shown.nth(i).evaluate(FIGURE_STATE)
+        assert state["width"] > 250 and state["height"] > 80, state
+        assert state["name"] and state["caption"], "a figure needs an accessible name and a caption"
+        labels_ = [t for t in state["labels"] if t.strip()]
+        assert len(labels_) >= 4 and state["drawn"], "labels should be text drawn in a font"
+        assert labels_[0] in state["selected"], "the labels should be selectable text"
+        assert is_chinese(" ".join(labels_ + [state["caption"]])) == (edition == "zh")
+
+
+@pytest.mark.browser
+def test_figures_follow_the_dark_scheme(browser, site_url):
+    """The same labels in the page's text colour, light or dark: never a fixed colour."""
+    fills = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(color_scheme=scheme)
+        try:
+            page = context.new_page()
+            page.goto(site_url + "vision/inception/", wait_until="networkidle")
+            fills[scheme] = page.eval_on_selector("article figure.figure svg", """svg => {
+                const text = svg.querySelector('text');
+                const body = getComputedStyle(document.querySelector('article')).color;
+                return [getComputedStyle(text).fill, body]; }""")
+        finally:
+            context.close()
+    for scheme, (fill, body) in fills.items():
+        assert fill == body, f"{scheme}: labels drawn in {fill}, the text around in {body}"
+    assert fills["light"][0] != fills["dark"][0]
