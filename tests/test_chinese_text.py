@@ -64,6 +64,9 @@ def test_original_answer_is_shown_verbatim(page):
     assert len(BOX_FENCE.findall(box)) == fences_in_original, (
         f'{page_id(page)}: open each of the original\'s {fences_in_original} code blocks as '
         '```{.python notest title="未测试：<原因>"}: the page tests do not run it')
+    assert not re.search(r"^```\n(?!\n)", box, re.MULTILINE), (
+        f"{page_id(page)}: leave a blank line after each of the original's code blocks, "
+        "or the block renders inside the paragraph that follows it")
     shown = BOX_FENCE.sub("```python", box)
     assert squash(shown) == squash(original), (
         f"{page_id(page)}: the box differs from the original answer (whitespace aside)")
