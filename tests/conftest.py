@@ -83,3 +83,50 @@ def lighthouse(site_url):
             pytest.fail(str(error), pytrace=False)
 
     return run
+
+
+# The browser tests' Chromium (Playwright), and pages opened in it that record what they do.
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        except Error as error:
+            pytest.fail(
+                "No Chromium to run the browser tests: run scripts/install-chromium.sh "
+                f"(make test does), or set CHROMIUM to a Chromium or Chrome binary.\n{error}",
+                pytrace=False,
+            )
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A page that records console errors and every request it makes."""
+
+    def __init__(self, browser, url):
+        self.page = browser.new_page()
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url, wait_until="networkidle")
+
+
+@pytest.fixture
+def visit(browser, site_url):
+    opened = []
+
+    def open_page(path: str) -> Visit:
+        opened.append(Visit(browser, site_url + path))
+        return opened[-1]
+
+    yield open_page
+    for v in opened:
+        assert not v.errors, f"console errors: {v.errors}"
+        elsewhere = requested_elsewhere(v.requests, site_url)
+        assert not elsewhere, f"requests to other hosts: {elsewhere}"
+        v.page.close()

@@ -1,77 +1,12 @@
-"""The built site in a real browser (headless Chromium driven by Playwright): search in
-English and Chinese, copy buttons, rendered math, plots, the light/dark toggle, no errors,
-nothing from other hosts."""
+"""The built site in a real browser (headless Chromium driven by Playwright): copy buttons,
+rendered math, plots, the language switch, the light/dark toggle, no errors, nothing from
+other hosts. Search has its own file, tests/test_search.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import CHROMIUM_ARGS, chromium_path, requested_elsewhere
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import Error, sync_playwright
-
-    with sync_playwright() as playwright:
-        try:
-            browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        except Error as error:
-            pytest.fail(
-                "No Chromium to run the browser tests: run scripts/install-chromium.sh "
-                f"(make test does), or set CHROMIUM to a Chromium or Chrome binary.\n{error}",
-                pytrace=False,
-            )
-        yield browser
-        browser.close()
-
-
-class Visit:
-    """A page that records console errors and every request it makes."""
-
-    def __init__(self, browser, url):
-        self.page = browser.new_page()
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.goto(url, wait_until="networkidle")
-
-
-@pytest.fixture
-def visit(browser, site_url):
-    opened = []
-
-    def open_page(path: str) -> Visit:
-        opened.append(Visit(browser, site_url + path))
-        return opened[-1]
-
-    yield open_page
-    for v in opened:
-        assert not v.errors, f"console errors: {v.errors}"
-        elsewhere = requested_elsewhere(v.requests, site_url)
-        assert not elsewhere, f"requests to other hosts: {elsewhere}"
-        v.page.close()
-
-
-def search(visit, query: str, edition: str = "") -> list[str]:
-    """Type a query into Material's search box and return the result links."""
-    page = visit(edition).page
-    page.click("label.md-search__icon, .md-search__input", force=True)
-    field = page.locator("input.md-search__input")
-    field.fill(query)
-    field.press("End")  # Material searches on key events, not on fill() alone
-    page.wait_for_selector(".md-search-result__item", timeout=15_000)
-    return page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
-
-
-@pytest.mark.parametrize("query", ["adam", "AdamW", "优化器", "优缺点"])
-def test_search_finds_the_adam_page(visit, query):
-    results = search(visit, query)
-    assert any("/training/adam/" in url for url in results), f"{query!r} found {results}"
 
 
 def test_code_blocks_have_copy_buttons(visit):
@@ -111,30 +46,6 @@ def test_example_page_shows_plots_and_offers_the_script(visit):
         "article .jp-OutputArea-output img", "imgs => imgs.every(i => i.naturalWidth > 0)"
     )
     assert page.locator('a[download][href$="adam_nonconvergence.py"]').count() == 1
-
-
-# Chinese concepts that a Chinese reader searches for, and the Chinese page that explains each.
-CHINESE_CONCEPTS = {
-    "残差连接": "vision/resnet/",
-    "学习率": "training/adam/",
-    "数据增强": "training/data-augmentation/",
-    "多进程": "training/data-loading/",
-    "图像分类": "vision/image-classification/",
-    "辅助分类器": "vision/inception/",
-    "注意力机制": "sequence/transformer/",
-    "迁移学习": "vision/transfer-learning/",
-    "目标跟踪": "vision/object-tracking/",
-    "掩码语言建模": "sequence/bert/",
-}
-
-
-@pytest.mark.parametrize("query", CHINESE_CONCEPTS)
-def test_chinese_search_finds_the_page_on_a_concept(visit, query):
-    results = search(visit, query, edition="zh/")
-    pages = list(dict.fromkeys(url.split("?")[0].split("#")[0] for url in results))
-    wanted = "/zh/" + CHINESE_CONCEPTS[query]
-    assert any(page.endswith(wanted) for page in pages[:3]), (
-        f"{query!r}: {wanted} should be among the first three pages found, got {pages[:5]}")
 
 
 def switch_language(page, lang: str) -> None:
