@@ -140,6 +140,35 @@ def test_example_is_linked_from_a_topic_page(site, example):
     pytest.fail(f"no topic page links to {example_id(example)}")
 
 
+@pytest.mark.parametrize("example", EXAMPLES, ids=example_id)
+def test_example_page_language_switch_leads_to_its_topic_in_chinese(site, example):
+    """Example pages are English only: the switch's 中文 entry leads to the Chinese page of
+    the topic the example belongs to (the first page of its navigation section)."""
+    page = example_page(site, example)
+    switch = parse(page).select_one('a.md-select__link[hreflang="zh"]')
+    assert switch is not None, "no 中文 entry in the language switch"
+    target = resolve(page, switch["href"], site)[0]
+    topics = [built_page(site, counterpart(source)).resolve() for source in TOPIC_PAGES
+              if f"examples/{example.parent.name}/{example.stem}" in source.read_text(encoding="utf-8")]
+    assert topics, f"no topic page links to {example_id(example)}"
+    assert target in topics, f"the 中文 entry leads to {target.relative_to(site)}"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=example_id)
+def test_chinese_navigation_lists_every_example(site, example):
+    """The Chinese edition's navigation lists each English example page under its topic."""
+    target = example_page(site, example).resolve()
+    sources = [counterpart(source) for source in TOPIC_PAGES
+               if f"examples/{example.parent.name}/{example.stem}" in source.read_text(encoding="utf-8")]
+    for source in sources:
+        page = built_page(site, source)
+        for link in parse(page).select("nav a.md-nav__link[href]"):
+            if resolve(page, link["href"], site)[0] == target:
+                return
+    pytest.fail(f"the navigation of {[str(s.relative_to(DOCS)) for s in sources]} "
+                f"does not list {example_id(example)}")
+
+
 def test_every_local_link_and_resource_resolves(site):
     """What an outside link checker follows: links with their anchors, and every file a
     page loads (scripts, stylesheets, icons, images)."""
