@@ -24,6 +24,9 @@ TOPICS = ("inception", "resnet", "transformer", "bert", "data_loading", "trackin
 PAGES = {
     "vision/inception.md": ["inception_module", "googlenet_stages"],
     "vision/resnet.md": ["resnet_blocks", "resnet50_stages"],
+    "sequence/transformer.md": ["attention_scores", "transformer_masks", "kv_cache"],
+    "sequence/bert.md": ["bert_inputs", "bert_heads"],
+    "training/data-loading.md": ["loader_processes", "loader_timeline"],
 }
 
 

