@@ -157,7 +157,7 @@ def run_lighthouse(site_url: str, path: str) -> dict:
             browser = playwright.chromium.executable_path
     result = subprocess.run(
         [str(LIGHTHOUSE), site_url + path, "--quiet", "--output=json",
-         "--output-path=stdout", "--only-categories=performance,accessibility",
+         "--output-path=stdout", "--only-categories=performance,accessibility,seo",
          "--chrome-flags=--headless=new --no-sandbox --disable-gpu"],
         capture_output=True, text=True, env={**os.environ, "CHROME_PATH": browser},
         timeout=300, check=False)  # the exit code is read below

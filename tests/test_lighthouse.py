@@ -1,8 +1,8 @@
 """What Lighthouse finds on one page of each kind (conftest.PAGE_KINDS), served
 gzip-compressed as a static host serves them, for the audits whose result does not depend on
-how fast or busy the machine is: every accessibility audit, and the performance audits that
-look at what the page is made of (image formats, sizes, minified files, fonts) and where
-it loads from.
+how fast or busy the machine is: every accessibility and search engine (SEO) audit, and the
+performance audits that look at what the page is made of (image formats, sizes, minified
+files, fonts) and where it loads from.
 
 Load times are not tested here: they swing by 20 points of Lighthouse's score between
 runs on one busy machine and by more between machines, so a timed test fails on a slow CI
@@ -53,6 +53,17 @@ def test_page_passes_every_accessibility_audit(lighthouse_report, path):
     audit_ids = [ref["id"] for ref in page["categories"]["accessibility"]["auditRefs"]]
     failed = failed_audits(page, audit_ids)
     assert not failed, f"/{path} fails accessibility audits:\n" + "\n".join(failed)
+
+
+@pytest.mark.parametrize("path", PAGE_KINDS.values(), ids=PAGE_KINDS.keys())
+def test_page_passes_every_search_engine_audit(lighthouse_report, path):
+    """Lighthouse's SEO category, hreflang among its audits: the editions name each page's
+    counterpart in their sitemaps (tests/test_site.py), and no page carries the relative
+    links the audit rejects."""
+    page = lighthouse_report(path)
+    audit_ids = [ref["id"] for ref in page["categories"]["seo"]["auditRefs"]]
+    failed = failed_audits(page, audit_ids)
+    assert not failed, f"/{path} fails search engine audits:\n" + "\n".join(failed)
 
 
 @pytest.mark.parametrize("path", PAGE_KINDS.values(), ids=PAGE_KINDS.keys())

@@ -9,6 +9,7 @@ import os
 import pathlib
 import re
 import urllib.parse
+from xml.etree import ElementTree
 
 import nbformat
 import pytest
@@ -167,6 +168,33 @@ def test_chinese_navigation_lists_every_example(site, example):
                 return
     pytest.fail(f"the navigation of {[str(s.relative_to(DOCS)) for s in sources]} "
                 f"does not list {example_id(example)}")
+
+
+def test_sitemaps_name_each_pages_counterpart_in_the_other_edition(site):
+    """Both editions' sitemaps list every topic page and the home page with its two
+    addresses (hreflang en and zh, full addresses, each the page of that edition), and no
+    page carries a relative hreflang link in its head."""
+    base = site_url_setting()
+    namespaces = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9",
+                  "x": "http://www.w3.org/1999/xhtml"}
+    pairs = {}
+    for edition in ("", "zh/"):
+        root = ElementTree.parse(site / edition / "sitemap.xml").getroot()
+        for url in root.findall("s:url", namespaces):
+            links = {link.get("hreflang"): link.get("href")
+                     for link in url.findall("x:link", namespaces)}
+            pairs[url.findtext("s:loc", namespaces=namespaces)] = links
+    for source in [DOCS / "index.md", *TOPIC_PAGES]:
+        path = built_page(site, source).parent.relative_to(site).as_posix()
+        english = base + ("" if path == "." else path + "/")
+        chinese = base + "zh/" + ("" if path == "." else path + "/")
+        for address in (english, chinese):
+            assert pairs.get(address) == {"en": english, "zh": chinese}, (
+                f"{address} in the sitemap: {pairs.get(address)}")
+    relative = [str(page.relative_to(site)) for page in html_pages(site)
+                for link in parse(page).select("head link[hreflang]")
+                if not link["href"].startswith(("http://", "https://"))]
+    assert not relative, f"relative hreflang links: {relative[:5]}"
 
 
 def test_every_local_link_and_resource_resolves(site):
