@@ -27,6 +27,7 @@ PAGES = {
     "sequence/transformer.md": ["attention_scores", "transformer_masks", "kv_cache"],
     "sequence/bert.md": ["bert_inputs", "bert_heads"],
     "training/data-loading.md": ["loader_processes", "loader_timeline"],
+    "vision/object-tracking.md": ["siamese_correlation", "sort_loop"],
 }
 
 

@@ -207,6 +207,31 @@ def test_a_fresh_loader_trace_has_the_same_structure():
     loader_trace_holds(record())
 
 
+def test_tracking_figures_use_the_examples_settings():
+    """SORT's thresholds as the multi-object example sets them; the Siamese shapes as its
+    network gives them (read here with a regular expression and a forward pass)."""
+    import torch
+    from torch import nn
+
+    source = (ROOT / "examples" / "object_tracking" / "multi_object_sort.py").read_text()
+    min_iou = re.search(r"^MIN_IOU = ([\d.]+)", source, re.MULTILINE)[1]
+    max_age = re.search(r"^MAX_AGE = (\d+)", source, re.MULTILINE)[1]
+    sort = shown_text("sort_loop")
+    assert f"IoU ≥ {min_iou}" in sort and f"after {max_age} missed frames" in sort
+
+    source = (ROOT / "examples" / "object_tracking" / "siamese_correlation.py").read_text()
+    exemplar, search = map(int, re.search(r"^EXEMPLAR, SEARCH = (\d+), (\d+)", source,
+                                          re.MULTILINE).groups())
+    layers = re.search(r"nn\.Sequential\((.*?)\n        \)", source, re.DOTALL)[1]
+    phi = eval(f"nn.Sequential({layers})", {"nn": nn}).eval()  # noqa: S307 (the example's own code)
+    with torch.inference_mode():
+        fz, fx = phi(torch.zeros(1, 3, exemplar, exemplar)), phi(torch.zeros(1, 3, search, search))
+    siamese = shown_text("siamese_correlation")
+    size = fx.shape[-1] - fz.shape[-1] + 1
+    for shape in (fz.shape[1:], fx.shape[1:], (1, size, size)):
+        assert "x".join(map(str, shape)) in siamese
+
+
 # The hook -----------------------------------------------------------------------------------
 def test_hook_inlines_the_figure_with_its_caption():
     import importlib.util
