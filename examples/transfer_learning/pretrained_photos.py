@@ -201,14 +201,14 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The cat, the coffee, the rocket, the motorcycle and the temple get a right class first (for
-# the cat, the three cat breeds ImageNet has share the probability: the network is sure it is a
-# cat, not which breed). The other three show the limits of a closed set of 1,000 classes.
+# The cat, the coffee, the rocket, the motorcycle and the temple get a right class first. The
+# cat's probability is shared by three of ImageNet's five domestic cat classes: the network is
+# sure it is a cat, not which kind. The other three show the limits of a closed set of 1,000 classes.
 # ImageNet has no "dahlia" and no "astronaut": the network still spreads its probability over
 # the classes it knows (daisy, for the flower). Grace Hopper's navy uniform is in the top-5,
-# behind academic gown and mortarboard: ImageNet's labels are one object per photo, and
-# portraits are what it is worst at. A probability is not a confidence that the photo belongs
-# to any class at all.
+# behind academic gown and mortarboard: each ImageNet photo has one label, and a portrait
+# holds several candidates (a dark gown-like jacket, a tie, a cap). A probability is not a
+# confidence that the photo belongs to any of the 1,000 classes at all.
 #
 # ## The preprocessing mistakes, measured
 #
@@ -257,20 +257,21 @@ plt.show()
 
 # %% [markdown]
 # - **The wrong normalisation** does not stop a network cold: a per-channel affine change of
-#   the input is a mild shift, the top-1 mostly survives, but the probabilities drop and
-#   borderline photos flip (the dahlia becomes a lampshade). Nothing fails, nothing warns: the
-#   mistake shows only as a worse model, which is why it survives in so much code.
+#   the input is a mild shift. With ImageNet's mean and standard deviation the top-1 survives,
+#   but the probability on the right classes drops; without any normalisation, the temple
+#   becomes a bell cote. Nothing fails, nothing warns: the mistake shows only as a worse model,
+#   which is why it survives in so much code.
 # - **BGR order** (OpenCV's `cv2.imread`) swaps red and blue: the sky behind the rocket is no
 #   longer blue, and the rocket becomes a drilling platform.
-# - **The wrong size** is the worst of the input mistakes. Cropping 224x224 out of the
-#   full-size photo without resizing shows the network a detail (Grace Hopper's tie, and it
-#   says Windsor tie); shrinking to 64x64 leaves features the size of a few pixels, unlike
-#   anything in training, and most predictions turn into confident nonsense.
+# - **The wrong size.** Cropping 224x224 out of the full-size photo without resizing shows the
+#   network a detail (Grace Hopper's tie, and it says Windsor tie). Shrinking to 64x64 is the
+#   worst of the input mistakes: objects shrink to a few pixels, unlike anything in training,
+#   and most predictions turn into confident nonsense.
 # - **Forgetting `eval()`** leaves batch normalisation in training mode: each layer normalises
 #   with the statistics of the current batch instead of the stored ones. With eight photos the
-#   statistics are those of eight unrelated images, and the probabilities collapse; with one
-#   image at a time, every channel of every layer is normalised with one image's own values,
-#   and the output is noise. `model.eval()` (and `torch.inference_mode()`) before predicting.
+#   statistics are those of eight unrelated images: the right classes mostly stay first (the
+#   espresso by a hair) but lose most of their probability. With one image at a time, every channel of every layer is normalised
+#   with that image's own values, and the output is noise. `model.eval()` (and `torch.inference_mode()`) before predicting.
 
 # %%
 # Every claim made above, checked. Nothing here is random (no training, no sampling): every run
@@ -295,9 +296,11 @@ for mistake in MISTAKES:  # every mistake costs probability on the right classes
 for mistake in ("ImageNet mean/std", "no normalisation", "BGR channel order"):
     assert results[mistake]["mass"] < best["mass"] - 0.04, (mistake, results[mistake]["mass"])
 assert results["ImageNet mean/std"]["top1"] >= 4, "a mild mistake: the top-1 mostly survives"
+assert categories[results["no normalisation"]["p"][4].argmax()] == "bell cote"
 assert categories[results["BGR channel order"]["p"][2].argmax()] == "drilling platform"
 assert categories[results["no resize, crop 224"]["p"][5].argmax()] == "Windsor tie"
 assert results["resized to 64x64"]["top1"] <= 2, results["resized to 64x64"]["top1"]
+assert results["eval() forgotten, batch of 8"]["top1"] >= 4
 assert results["eval() forgotten, batch of 8"]["mass"] < 0.35
 assert results["eval() forgotten, one by one"]["top1"] == 0
 assert results["eval() forgotten, one by one"]["mass"] < 0.01
