@@ -28,6 +28,10 @@ PAGES = {
     "sequence/bert.md": ["bert_inputs", "bert_heads"],
     "training/data-loading.md": ["loader_processes", "loader_timeline"],
     "vision/object-tracking.md": ["siamese_correlation", "sort_loop"],
+    "vision/transfer-learning.md": ["transfer_strategies"],
+    "training/adam.md": ["optimizer_paths"],
+    "training/data-augmentation.md": ["augmentation_pipelines"],
+    "vision/image-classification.md": ["classifier_train_eval"],
 }
 
 
@@ -47,3 +51,27 @@ def figures() -> dict:
 
 def path(name: str, lang: str) -> pathlib.Path:
     return OUTPUT / f"{name}.{lang}.svg"
+
+
+def page_code(page: str, heading: str) -> str:
+    """The first Python block under a heading of an English page (docs/<page>): figures that
+    show what a page's code does run that very code."""
+    import re
+
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n")
+    block = re.search(r"^```python\n(.*?)^```$", text[start:], re.MULTILINE | re.DOTALL)
+    if block is None:
+        raise LookupError(f"docs/{page}: no Python block under {heading!r}")
+    return block[1]
+
+
+def run_page_code(page: str, heading: str) -> dict:
+    """Run that block (quietly) and return its names."""
+    import contextlib
+    import io
+
+    namespace: dict = {"__name__": "figures.page"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(page_code(page, heading), f"docs/{page}", "exec"), namespace)  # noqa: S102
+    return namespace

@@ -15,7 +15,7 @@ import pytest
 from mkdocs.exceptions import PluginError
 
 from figures import LANGUAGES, PAGES, figures, path
-from tests.conftest import DOCS, ROOT, ZH
+from tests.conftest import DOCS, ROOT, TOPIC_PAGES, ZH
 
 MARKER = re.compile(r"^<!-- figure: ([a-z0-9_]+) -->$", re.MULTILINE)
 # Topics whose structure is the point: two figures at least.
@@ -51,6 +51,11 @@ def test_topic_page_shows_its_figures_in_both_editions(page):
         assert shown == expected, (
             f"{edition.relative_to(ROOT)} shows {shown}; figures/__init__.py says {expected} "
             "(a line `<!-- figure: name -->` where the text discusses it)")
+
+
+def test_every_topic_page_has_figures():
+    assert {topic(page) for page in TOPIC_PAGES} == set(PAGES), (
+        "each topic page shows figures: name them in figures/__init__.py's PAGES")
 
 
 def test_every_figure_is_drawn_and_shown():
