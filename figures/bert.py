@@ -150,7 +150,7 @@ def draw_inputs(lang: str) -> str:
 
 def draw_heads(lang: str) -> str:
     f = facts()
-    col, gap, x0 = 170, 8, 8
+    col, gap, x0 = 178, 6, 6
     width = x0 * 2 + col * 4 + gap * 3
     d = Drawing("bert_heads", lang, width, 320, LABELS)
     # The shared encoder at the bottom, and its output vectors under each head.

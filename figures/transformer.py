@@ -53,8 +53,9 @@ LABELS = {
         "填充被遮住。被遮住的权重恰好为 0，每一行的和为 1。"),
     "scores_caption": (
         "The masks as a tiny nn.Transformer applies them: its attention weights (averaged over "
-        "heads), darker for larger weights, with a cross where the mask sets the weight to 0.",
-        "一个小型 nn.Transformer 实际施加的掩码：它的注意力权重（各头平均），颜色越深权重越大，"
+        "heads), shaded more strongly for larger weights, with a cross where the mask sets the "
+        "weight to 0.",
+        "一个小型 nn.Transformer 实际施加的掩码：它的注意力权重（各头平均），着色越浓权重越大，"
         "打叉处被掩码置为 0。"),
     "step": ("step {t}", "第 {t} 步"),
     "cached": ("cached keys and values", "缓存的键和值"),
@@ -177,7 +178,7 @@ def draw_masks(lang: str) -> str:
     return d.render(alt, d.t("masks_caption"))
 
 
-def _matrix(d, x, y, rows, row_labels, col_labels, title, cell=22):
+def _matrix(d, x, y, rows, row_labels, col_labels, title, cell=25):
     """Cells shaded in five levels of weight; masked (zero) cells crossed out."""
     levels: dict[int, list[str]] = {}
     crosses = []
@@ -206,7 +207,7 @@ def _matrix(d, x, y, rows, row_labels, col_labels, title, cell=22):
 def draw_scores(lang: str) -> str:
     f = facts()
     m = f["matrices"]
-    d = Drawing("attention_scores", lang, 640, 232, LABELS)
+    d = Drawing("attention_scores", lang, 600, 244, LABELS)
     pad = d.t("pad")
 
     def names(prefix, flags):
@@ -214,17 +215,17 @@ def draw_scores(lang: str) -> str:
 
     src, tgt = names("s", f["src_pad"]), names("t", f["tgt_pad"])
     _matrix(d, 48, 52, m["enc_self"], src, src, d.t("enc_self"))
-    _matrix(d, 262, 52, m["dec_self"], tgt, tgt, d.t("dec_self"))
-    _matrix(d, 466, 52, m["dec_cross"], tgt, src, d.t("dec_cross"))
+    _matrix(d, 256, 52, m["dec_self"], tgt, tgt, d.t("dec_self"))
+    _matrix(d, 436, 52, m["dec_cross"], tgt, src, d.t("dec_cross"))
     # Legend.
-    y = 214
+    y = 226
     d.text(48, y, d.t("queries") + " ↓   " + d.t("keys") + " →", "small muted", anchor="start")
     for level in range(5):
-        d.path(f"M{_n(330 + level * 16)} {_n(y - 11)}h14v14h-14Z", f"cell l{level}")
-    d.text(416, y, d.t("weight"), "small", anchor="start")
-    d.path(f"M{_n(506)} {_n(y - 9)} L{_n(516)} {_n(y + 1)} M{_n(516)} {_n(y - 9)} L{_n(506)} {_n(y + 1)}",
+        d.path(f"M{_n(250 + level * 16)} {_n(y - 11)}h14v14h-14Z", f"cell l{level}")
+    d.text(336, y, d.t("weight"), "small", anchor="start")
+    d.path(f"M{_n(446)} {_n(y - 9)} L{_n(456)} {_n(y + 1)} M{_n(456)} {_n(y - 9)} L{_n(446)} {_n(y + 1)}",
            "line masked")
-    d.text(522, y, d.t("masked"), "small", anchor="start")
+    d.text(462, y, d.t("masked"), "small", anchor="start")
     alt = d.t("scores_alt", src=len(src), src_pads=sum(f["src_pad"]), tgt=len(tgt))
     return d.render(alt, d.t("scores_caption"))
 
