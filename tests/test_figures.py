@@ -132,6 +132,21 @@ def test_figure_is_labelled_in_its_language(name, lang):
         "colours come from extra.css (the palette), never from the drawing")
 
 
+def test_every_class_a_figure_uses_is_styled():
+    """extra.css gives every class a rule: a class without one draws in the browser's
+    defaults (black fill), which the dark scheme would hide."""
+    css = (DOCS / "assets" / "stylesheets" / "extra.css").read_text(encoding="utf-8")
+    styled = set(re.findall(r"\.figure (?:[a-z]+)?((?:\.[a-z0-9-]+)+)", css))
+    styled = {name for rule in styled for name in rule.strip(".").split(".")}
+    used = set()
+    for name in NAMES:
+        for lang in LANGUAGES:
+            for element in ET.fromstring(path(name, lang).read_text(encoding="utf-8")).iter():
+                used.update(c for c in element.get("class", "").split()
+                            if not c.startswith("figure-"))
+    assert used <= styled, f"no rule in extra.css for {sorted(used - styled)}"
+
+
 def shown_text(name: str, lang: str = "en") -> str:
     svg = path(name, lang).read_text(encoding="utf-8")
     return "\n".join(labels(svg))
