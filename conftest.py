@@ -39,13 +39,13 @@ def pytest_collect_file(file_path, parent):
     return [c for c in collectors if not isinstance(c, MarkdownDocstringCodeModule)]
 
 
-# The examples, the site build and Lighthouse's audits run in the background
-# (tests/background.py) from the moment the tests are collected, while the tests that need
+# The examples, the site build, the figures' drawing and Lighthouse's audits run in the
+# background (tests/background.py) from the moment the tests are collected, while the tests that need
 # none of them go first; those that wait for them come after, Lighthouse's readers last.
 # Otherwise the order stays as collected.
 def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: ("lighthouse_report" in item.fixturenames,
-                                 bool({"example_runs", "build"} & set(item.fixturenames))))
+                                 bool({"example_runs", "build", "drawn"} & set(item.fixturenames))))
 
 
 def pytest_collection_finish(session):

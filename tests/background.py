@@ -68,18 +68,36 @@ class Build:
 
     def require_success(self) -> None:
         if self.returncode != 0:
-            pytest.fail(f"mkdocs build --strict failed:\n{self.log[-6000:]}", pytrace=False)
+            command = self.log.splitlines()[0].strip("- ") if self.log else "the build"
+            pytest.fail(f"{command} failed:\n{self.log[-6000:]}", pytrace=False)
+
+
+# The background's own processes (builds, the figures' drawing, Lighthouse) yield the CPU to
+# the tests running meanwhile: those run one after another and make the session's length.
+# (Not the examples: on a fresh clone they are what the session waits for.)
+NICE = ["nice", "-n", "10"] if shutil.which("nice") else []
 
 
 def build_edition(config: str, site_dir: pathlib.Path) -> Build:
     """`mkdocs build --strict` of one edition. Nothing is executed: example pages render
     the notebooks the execution stage wrote."""
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", config,
+        [*NICE, sys.executable, "-m", "mkdocs", "build", "--strict", "-f", config,
          "--site-dir", str(site_dir)],
         cwd=ROOT, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, capture_output=True,
         text=True, check=False)  # the exit code is read below
     return Build(result.returncode, f"--- {config} ---\n{result.stdout}{result.stderr}", site_dir)
+
+
+def draw_figures(folder: pathlib.Path) -> Build:
+    """Every figure drawn from the code now (`python -m figures`), into a scratch folder, for
+    tests/test_figures.py to compare with the committed ones. (A process of its own: it
+    imports torch, torchvision and transformers, and runs beside the tests that need none.)"""
+    result = subprocess.run(
+        [*NICE, sys.executable, "-m", "figures", "--into", str(folder)], cwd=ROOT,
+        capture_output=True, text=True, check=False)  # the exit code is read by the tests
+    return Build(result.returncode, f"--- python -m figures ---\n{result.stdout}{result.stderr}",
+                 folder)
 
 
 class _SiteHandler(http.server.SimpleHTTPRequestHandler):
@@ -156,7 +174,7 @@ def run_lighthouse(site_url: str, path: str) -> dict:
         with sync_playwright() as playwright:
             browser = playwright.chromium.executable_path
     result = subprocess.run(
-        [str(LIGHTHOUSE), site_url + path, "--quiet", "--output=json",
+        [*NICE, str(LIGHTHOUSE), site_url + path, "--quiet", "--output=json",
          "--output-path=stdout", "--only-categories=performance,accessibility,seo",
          "--chrome-flags=--headless=new --no-sandbox --disable-gpu"],
         capture_output=True, text=True, env={**os.environ, "CHROME_PATH": browser},
@@ -189,6 +207,7 @@ class Background:
         self.examples = examples_needed(items)
         self.needs_site = any("build" in item.fixturenames for item in items)
         self.needs_lighthouse = any("lighthouse_report" in item.fixturenames for item in items)
+        self.needs_figures = any("drawn" in item.fixturenames for item in items)
         self.server: http.server.ThreadingHTTPServer | None = None
         self.url: str | None = None
         self.lighthouse_reports: dict[str, concurrent.futures.Future] = {}
@@ -198,15 +217,19 @@ class Background:
         # execution stage, and moved into the English site's zh/ folder once that is built
         # (a build empties its site folder first).
         self._zh_dir = self.site_dir.with_name(self.site_dir.name + "-zh")
-        self._site = concurrent.futures.ThreadPoolExecutor(2)
+        self._site = concurrent.futures.ThreadPoolExecutor(3)
         self._lighthouse = concurrent.futures.ThreadPoolExecutor(LIGHTHOUSE_CONCURRENT_RUNS)
         self.build: concurrent.futures.Future | None = None
+        self.figures: concurrent.futures.Future | None = None
 
     def start(self) -> None:
         self.stage.start(self.examples)
         if self.needs_site:
             chinese = self._site.submit(build_edition, "mkdocs.zh.yml", self._zh_dir)
             self.build = self._site.submit(self._build_and_serve, chinese)
+        if self.needs_figures:
+            self.figures = self._site.submit(draw_figures, self.site_dir.with_name(
+                self.site_dir.name + "-figures"))
 
     def _build_and_serve(self, chinese: concurrent.futures.Future) -> Build:
         self.stage.wait(self.examples)
@@ -233,6 +256,7 @@ class Background:
             self.server.shutdown()
             self.server.server_close()
         shutil.rmtree(self._zh_dir, ignore_errors=True)
+        shutil.rmtree(self.site_dir.with_name(self.site_dir.name + "-figures"), ignore_errors=True)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
 

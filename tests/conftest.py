@@ -106,22 +106,23 @@ def browser():
 class Visit:
     """A page that records console errors and every request it makes."""
 
-    def __init__(self, browser, url):
+    def __init__(self, browser, url, wait_until="networkidle"):
         self.page = browser.new_page()
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.goto(url, wait_until="networkidle")
+        self.page.goto(url, wait_until=wait_until)
 
 
 @pytest.fixture
 def visit(browser, site_url):
     opened = []
 
-    def open_page(path: str) -> Visit:
-        opened.append(Visit(browser, site_url + path))
+    def open_page(path: str, wait_until: str = "networkidle") -> Visit:
+        """The page, once loaded and (by default) once nothing has been requested for 0.5 s."""
+        opened.append(Visit(browser, site_url + path, wait_until))
         return opened[-1]
 
     yield open_page

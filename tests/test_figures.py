@@ -64,13 +64,16 @@ def test_every_figure_is_drawn_and_shown():
 
 
 @pytest.fixture(scope="module")
-def drawn():
-    """Every figure drawn now, from the modules and recorded runs it reads."""
-    import torch
-
-    torch.set_num_threads(1)
-    functions = figures()
-    return {(name, lang): functions[name](lang) for name in functions for lang in LANGUAGES}
+def drawn(background):
+    """Every figure drawn now, from the modules and recorded runs it reads (by `python -m
+    figures`, started in the background when the session began: tests/background.py)."""
+    if background.figures is None:
+        pytest.fail("the session did not plan to draw the figures", pytrace=False)
+    run = background.figures.result()
+    run.require_success()
+    return {(name, lang): (run.site / path(name, lang).name).read_text(encoding="utf-8")
+            for name in figures() for lang in LANGUAGES
+            if (run.site / path(name, lang).name).exists()}
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -333,7 +336,7 @@ FIGURE_STATE = """svg => {
 @pytest.mark.parametrize("edition", ["en", "zh"])
 @pytest.mark.parametrize("page", FIGURED_PAGES, ids=topic)
 def test_page_shows_its_figures_with_text_labels(visit, page, edition):
-    shown = visit(url_path(page, edition)).page
+    shown = visit(url_path(page, edition), wait_until="load").page  # the figures are in the HTML
     figures_shown = shown.locator("article figure.figure > svg[role=img]")
     assert figures_shown.count() == len(PAGES[topic(page)])
     for i in range(figures_shown.count()):

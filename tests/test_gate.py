@@ -4,6 +4,7 @@ checks fail, while an untouched page passes."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import textwrap
 
 import pytest
 
+from tests.background import NICE
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -72,10 +74,10 @@ def copy_project(destination, *names):
             shutil.copy2(source, destination / name)
 
 
-def run_pytest(project, *args):
+def run_pytest(project, *args, nice=()):
     environment = {name: value for name, value in os.environ.items() if name != "SITE_DIR"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        [*nice, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=project, env=environment,
         capture_output=True,
         text=True,
@@ -96,26 +98,45 @@ def test_page_blocks_gate(tmp_path, probe):
     assert result.returncode == expected_exit, result.stdout[-3000:]
 
 
-def test_failing_example_fails_its_own_test_only(tmp_path, build):
-    """One failing example is one failure, named after it; the other examples still pass,
-    and the site still builds, with the failed example's page a preview."""
-    # `build` has run first, so the copied cache serves every other example.
+def run_with_a_failing_example(project, build: concurrent.futures.Future):
+    """The examples' and site's tests on a copy of the project with one more example, whose
+    final assertion fails."""
+    build.result()  # built: the copied cache serves every other example
     copy_project(
-        tmp_path, "pyproject.toml", "requirements.lock", "conftest.py", "mkdocs.yml",
+        project, "pyproject.toml", "requirements.lock", "conftest.py", "mkdocs.yml",
         "mkdocs.zh.yml", "docs",
         "examples", "overrides", "hooks", "tests", ".cache",
     )
-    probe = tmp_path / "examples" / "adam" / "gate_probe.py"
+    probe = project / "examples" / "adam" / "gate_probe.py"
     probe.write_text(
         "# %% [markdown]\n# # Gate probe\n\n# %%\nresult = 1 + 1\n\n"
         '# %%\nassert result == 3, "gate probe: the claim is false"\n'
     )
-    config = tmp_path / "mkdocs.yml"
+    config = project / "mkdocs.yml"
     config.write_text(config.read_text().replace("\nnav:\n", "\nnav:\n  - examples/adam/gate_probe.ipynb\n"))
-    result = run_pytest(
-        tmp_path, "tests/test_examples.py", "tests/test_site.py",
-        "-k", "runs_and_its_checks_pass or builds_strictly or page_shows_its_run",
+    return run_pytest(
+        project, "tests/test_examples.py", "tests/test_site.py",
+        "-k", "runs_and_its_checks_pass or builds_strictly or page_shows_its_run", nice=NICE,
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def failing_example_run(request, tmp_path_factory, background):
+    """That run, started with this file's first test (the page probes run early), in a
+    thread that waits for the site to be built: its 10 s pass while other tests run."""
+    if not any(item.name == "test_failing_example_fails_its_own_test_only"
+               for item in request.session.items) or background.build is None:
+        yield None
+        return
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        yield pool.submit(run_with_a_failing_example, tmp_path_factory.mktemp("gate-example"),
+                          background.build)
+
+
+def test_failing_example_fails_its_own_test_only(failing_example_run, build):
+    """One failing example is one failure, named after it; the other examples still pass,
+    and the site still builds, with the failed example's page a preview."""
+    result = failing_example_run.result()
     summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 1, result.stdout[-3000:]
     assert "gate probe: the claim is false" in result.stdout
