@@ -37,8 +37,12 @@ lock: $(READY)
 
 # The preview renders each example's executed notebook when its source has not changed
 # since it ran, else the example without output: `make examples` executes those.
+# --dirty: after the first build, an edit rebuilds only the page edited (a prose edit shows
+# in about 1 s instead of 3); Material's search keeps every other page's entries. Restart
+# it after changing the navigation, a heading other pages link to, hooks/ or overrides/,
+# which a page-by-page rebuild does not carry to the other pages.
 serve: $(READY)
-	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload --watch examples --watch hooks
+	$(BIN)/mkdocs serve --dirty --dev-addr 127.0.0.1:8000 --livereload --watch examples --watch hooks
 
 # The Chinese edition alone (its links to the English example pages need `make site`).
 serve-zh: $(READY)
