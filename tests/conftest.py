@@ -115,6 +115,13 @@ class Visit:
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(url, wait_until=wait_until)
 
+    def close(self, site_url: str) -> None:
+        """Closes the page, failing if it logged an error or loaded from another host."""
+        assert not self.errors, f"console errors on {self.page.url}: {self.errors}"
+        elsewhere = requested_elsewhere(self.requests, site_url)
+        assert not elsewhere, f"requests to other hosts: {elsewhere}"
+        self.page.close()
+
 
 @pytest.fixture
 def visit(browser, site_url):
@@ -127,7 +134,4 @@ def visit(browser, site_url):
 
     yield open_page
     for v in opened:
-        assert not v.errors, f"console errors: {v.errors}"
-        elsewhere = requested_elsewhere(v.requests, site_url)
-        assert not elsewhere, f"requests to other hosts: {elsewhere}"
-        v.page.close()
+        v.close(site_url)

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from hooks.search_terms import chinese_terms, glossary_terms
-from tests.conftest import requested_elsewhere
+from tests.conftest import Visit
 
 pytestmark = pytest.mark.browser
 
@@ -43,18 +43,11 @@ RUN_QUERY = """async query => {
 }"""
 
 
-class SearchBox:
+class SearchBox(Visit):
     """Material's search box on an edition's home page, ready for queries."""
 
     def __init__(self, browser, url: str):
-        self.url = url
-        self.page = browser.new_page()
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.goto(url, wait_until="networkidle")
+        super().__init__(browser, url)
         self.page.click("label.md-search__icon, .md-search__input", force=True)
         field = self.page.locator("input.md-search__input")
         field.fill("pytorch")  # the index is ready once a query has results
@@ -78,10 +71,7 @@ def search_box(browser, site_url):
 
     yield open_box
     for box in boxes.values():
-        assert not box.errors, f"console errors on {box.url}: {box.errors}"
-        elsewhere = requested_elsewhere(box.requests, site_url)
-        assert not elsewhere, f"requests to other hosts: {elsewhere}"
-        box.page.close()
+        box.close(site_url)
 
 
 def lands_on(pages: list[str], wanted: list[str], within: int = 3) -> bool:
