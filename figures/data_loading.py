@@ -31,8 +31,8 @@ LABELS = {
     "next": ("each next(): one more index list", "每次 next()：再发出一个索引列表"),
     "start": ("iter(): workers start", "iter()：启动工作进程"),
     "copy": ("dataset, collate_fn copies", "dataset、collate_fn 的副本"),
-    "getitem": ("collate_fn([dataset[i] for i in indices])",
-                "collate_fn([dataset[i] for i in indices])"),
+    "getitem": ("collate_fn([dataset[i] for i in batch])",
+                "collate_fn([dataset[i] for i in batch])"),
     "in_flight": ("at most {w} x {p} = {n} batches in flight", "最多 {w} x {p} = {n} 个批次在途"),
     "processes_alt": (
         "A DataLoader with num_workers={w} and prefetch_factor={p} ({iterator}): the main "

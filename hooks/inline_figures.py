@@ -21,6 +21,7 @@ FIGURES = Path(__file__).resolve().parent.parent / "docs" / "assets" / "figures"
 # Python-Markdown keeps an HTML comment on a line of its own as it is.
 MARKER = re.compile(r"<!-- figure: ([a-z0-9_]+) -->")
 CAPTION = re.compile(r' data-caption="([^"]*)"')
+INLINE_CODE = re.compile(r"`([^`]+)`")
 
 
 def figure(name: str, lang: str, page) -> str:
@@ -36,8 +37,10 @@ def figure(name: str, lang: str, page) -> str:
     # The namespace is implied in HTML.
     svg = svg.replace(' xmlns="http://www.w3.org/2000/svg"', "", 1)
     # Focusable: on a phone narrower than the figure it scrolls, and a keyboard must reach it.
+    # A caption writes code as the pages do, between backticks.
+    text = INLINE_CODE.sub(r"<code>\1</code>", escape(unescape(caption[1]), quote=False))
     return (f'<figure class="figure" tabindex="0">{svg}'
-            f"<figcaption>{escape(unescape(caption[1]), quote=False)}</figcaption></figure>")
+            f"<figcaption>{text}</figcaption></figure>")
 
 
 def on_page_content(html: str, page, config, files) -> str:
