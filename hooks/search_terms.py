@@ -20,16 +20,21 @@ GLOSSARY = pathlib.Path(__file__).resolve().parent.parent / "docs" / "zh" / "glo
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def glossary_rows(text: str) -> list[dict[str, str]]:
+    """The glossary's table: a row each, its cells by the header's column names."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header, *rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+                     for line in lines]
+    return [dict(zip(header, row)) for row in rows if not set("".join(row)) <= set("-: ")]
+
+
 @functools.cache
 def glossary_terms() -> tuple[str, ...]:
     """The Chinese column of the glossary's table: each term, without the English in
     brackets some carry, alternatives (A、B or A / B) as separate terms."""
     terms = []
-    for line in GLOSSARY.read_text(encoding="utf-8").splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if not line.startswith("|") or len(cells) < 2 or set(cells[1]) <= set("-: "):
-            continue
-        chinese = re.sub(r"[（(][^）)]*[）)]", "", cells[1])
+    for row in glossary_rows(GLOSSARY.read_text(encoding="utf-8")):
+        chinese = re.sub(r"[（(][^）)]*[）)]", "", row["中文"])
         for term in re.split(r"[、/，,；;]", chinese):
             term = term.strip(" `*")
             if CJK.search(term):

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from hooks.search_terms import glossary_rows
 from tests.conftest import DOCS, TOPIC_PAGES, ZH, ZH_PAGES, counterpart
 
 ORIGINAL = DOCS.parent.parent / "shared" / "original" / "000_30a3ee90039f1980.txt"
@@ -203,14 +204,9 @@ EXAMPLES_NOTE = re.compile(r"示例页面(?:均)?为英文")
 def glossary_variants(glossary: str) -> dict[str, str]:
     """Each variant in the glossary's 不用 column, with the term to use instead."""
     variants = {}
-    header = next(line for line in glossary.splitlines() if line.startswith("| English"))
-    columns = [c.strip() for c in header.strip("|").split("|")]
-    term, avoid = columns.index("中文"), columns.index("不用")
-    for line in glossary.splitlines():
-        if line.startswith("| ") and not line.startswith(("| English", "|---")):
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            for variant in filter(None, (v.strip().strip("`") for v in cells[avoid].split("、"))):
-                variants[variant] = cells[term]
+    for row in glossary_rows(glossary):
+        for variant in filter(None, (v.strip().strip("`") for v in row["不用"].split("、"))):
+            variants[variant] = row["中文"]
     return variants
 
 

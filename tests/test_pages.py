@@ -9,7 +9,7 @@ import re
 import pytest
 from pytest_markdown_docs.plugin import FenceSyntax, extract_fence_tests
 
-from tests.conftest import DOCS, EN_PAGES, PAGES, ROOT, TOPIC_PAGES, ZH, ZH_PAGES, counterpart
+from tests.conftest import DOCS, EN_PAGES, PAGES, ROOT, TOPIC_PAGES, ZH, counterpart
 from tests.markdown_blocks import (
     fence_info,
     is_output,
@@ -195,33 +195,3 @@ def test_topic_page_ends_with_exercises_whose_solutions_run(page):
         solution = exercise.split(SOLUTION_TITLE[edition], 1)[1]
         assert re.search(r"^    ```python$", solution, re.MULTILINE), (
             f"{page_id(page)}: the solution of {title!r} has no tested Python block")
-
-
-# Chinese prose quotes with “…”; ASCII quotes stay only where they are syntax: code (fenced or
-# inline), math, HTML tags, link targets and definitions, and the titles of admonitions, tabs
-# and front matter.
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-_SYNTAX_LINE = re.compile(r'^\s*(?:!!!|\?\?\?\+?|===\+?)\s|^\[[^\]]+\]:\s')
-_SYNTAX_SPAN = re.compile(r"`[^`]*`|\\\(.*?\\\)|<[^>]+>|\]\([^)]*\)")
-
-
-def prose_lines(text: str):
-    """(line number, the line's prose with code, math and markup left out)."""
-    lines = text.splitlines()
-    in_fence = False
-    in_front_matter = bool(lines) and lines[0] == "---"
-    for number, line in enumerate(lines, 1):
-        if in_front_matter:
-            in_front_matter = number == 1 or line != "---"
-        elif _FENCE.match(line):
-            in_fence = not in_fence
-        elif not in_fence and not _SYNTAX_LINE.match(line):
-            yield number, _SYNTAX_SPAN.sub(" ", line)
-
-
-@pytest.mark.parametrize("page", ZH_PAGES, ids=page_id)
-def test_chinese_prose_uses_chinese_quotation_marks(page):
-    original = original_answer_lines(page)  # the original's own words keep its own quotes
-    ascii_quotes = [number for number, prose in prose_lines(page.read_text(encoding="utf-8"))
-                    if '"' in prose and number not in original]
-    assert not ascii_quotes, f"{page_id(page)}: ASCII quotes in prose on lines {ascii_quotes}; use “…”"

@@ -15,8 +15,16 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.conftest import (DOCS, EN_PAGES, EXAMPLES, ROOT, TOPIC_PAGES, counterpart,
-                            example_id, gzipped)
+from tests.conftest import (
+    DOCS,
+    EN_PAGES,
+    EXAMPLES,
+    ROOT,
+    TOPIC_PAGES,
+    counterpart,
+    example_id,
+    gzipped,
+)
 
 # Attributes through which a page loads something (a plain <a href> only links).
 LOADING_ATTRIBUTES = {
@@ -141,6 +149,12 @@ def test_example_is_linked_from_a_topic_page(site, example):
     pytest.fail(f"no topic page links to {example_id(example)}")
 
 
+def topics_of(example: pathlib.Path) -> list[pathlib.Path]:
+    """The English topic pages whose source links to the example."""
+    link = f"examples/{example.parent.name}/{example.stem}"
+    return [source for source in TOPIC_PAGES if link in source.read_text(encoding="utf-8")]
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=example_id)
 def test_example_page_language_switch_leads_to_its_topic_in_chinese(site, example):
     """Example pages are English only: the switch's 中文 entry leads to the Chinese page of
@@ -149,8 +163,7 @@ def test_example_page_language_switch_leads_to_its_topic_in_chinese(site, exampl
     switch = parse(page).select_one('a.md-select__link[hreflang="zh"]')
     assert switch is not None, "no 中文 entry in the language switch"
     target = resolve(page, switch["href"], site)[0]
-    topics = [built_page(site, counterpart(source)).resolve() for source in TOPIC_PAGES
-              if f"examples/{example.parent.name}/{example.stem}" in source.read_text(encoding="utf-8")]
+    topics = [built_page(site, counterpart(source)).resolve() for source in topics_of(example)]
     assert topics, f"no topic page links to {example_id(example)}"
     assert target in topics, f"the 中文 entry leads to {target.relative_to(site)}"
 
@@ -159,8 +172,7 @@ def test_example_page_language_switch_leads_to_its_topic_in_chinese(site, exampl
 def test_chinese_navigation_lists_every_example(site, example):
     """The Chinese edition's navigation lists each English example page under its topic."""
     target = example_page(site, example).resolve()
-    sources = [counterpart(source) for source in TOPIC_PAGES
-               if f"examples/{example.parent.name}/{example.stem}" in source.read_text(encoding="utf-8")]
+    sources = [counterpart(source) for source in topics_of(example)]
     for source in sources:
         page = built_page(site, source)
         for link in parse(page).select("nav a.md-nav__link[href]"):
