@@ -1,10 +1,11 @@
 """The glossary's Chinese terms as words of the search index.
 
 Material's search plugin cuts Chinese text into words with jieba at build time, and the
-browser looks up what the reader typed as it is (up to a space or a separator): a term
-that jieba cuts in two, such as 匈牙利算法 (匈牙利 | 算法), was found only by accident. Each
-term of docs/zh/glossary.md is added to jieba's dictionary (jieba.add_word, its public
-interface), so the index holds it as one word and a reader typing it finds it.
+browser cuts what the reader typed into words of that index: a term that jieba cuts in two,
+such as 匈牙利算法 (匈牙利 | 算法), was found only by accident. Each term of
+docs/zh/glossary.md is added to jieba's dictionary (jieba.add_word, its public interface), so
+the index holds it as one word and a reader typing it finds it (with the query's last
+character made part of a word: overrides/assets/javascripts/workers/query.js).
 """
 
 from __future__ import annotations

@@ -24,6 +24,13 @@ TOPIC_PAGES = [p for p in EN_PAGES if p.parent != DOCS]
 EXAMPLES = executed_examples.examples()
 
 
+def site_folder(source: pathlib.Path) -> pathlib.PurePosixPath:
+    """Where mkdocs puts a Markdown page of either edition, relative to the site (directory
+    URLs; the Chinese edition is built into the site's zh/ folder; "." for the home page)."""
+    relative = pathlib.PurePosixPath(source.relative_to(DOCS).as_posix())
+    return relative.parent if relative.name == "index.md" else relative.with_suffix("")
+
+
 def counterpart(page: pathlib.Path) -> pathlib.Path:
     """The Chinese edition's version of an English page."""
     return ZH / page.relative_to(DOCS)

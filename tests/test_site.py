@@ -24,6 +24,7 @@ from tests.conftest import (
     counterpart,
     example_id,
     gzipped,
+    site_folder,
 )
 
 # Attributes through which a page loads something (a plain <a href> only links).
@@ -44,9 +45,7 @@ CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)")
 def built_page(site: pathlib.Path, source: pathlib.Path) -> pathlib.Path:
     """The HTML that mkdocs builds from a Markdown page of either edition (directory URLs;
     the Chinese edition is built into the site's zh/ folder)."""
-    relative = source.relative_to(DOCS)
-    folder = relative.parent if relative.name == "index.md" else relative.with_suffix("")
-    return site / folder / "index.html"
+    return site / site_folder(source) / "index.html"
 
 
 def example_page(site: pathlib.Path, example: pathlib.Path) -> pathlib.Path:
