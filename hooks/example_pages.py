@@ -243,6 +243,9 @@ def _slim_cached(html: str, stem: str, where: str) -> tuple[str, dict[str, bytes
 def on_page_content(html: str, page, config, files) -> str:
     if not _is_example(page):
         return html
+    # Ranked below the topic pages: a whole program repeats its names (cls, ids, idf) and
+    # outranked the page that explains them; at 0.4 its title still finds it (README: Search).
+    page.meta["search"] = {"boost": 0.4}
     if page.file.src_uri in _previews:  # overrides/main.html: no notebook, a notice instead
         page.meta["example_preview"] = True
     stem = pathlib.PurePosixPath(page.file.src_uri).stem
