@@ -176,6 +176,14 @@ def test_every_chinese_term_lands_on_a_page_that_uses_it(search_box):
     assert not misses, misses
 
 
+@pytest.mark.parametrize("query", ["一阶矩", "梯度裁剪", "匈牙利算法", "预训练权重"])
+def test_the_glossary_comes_after_the_page_that_explains_a_term(search_box, query):
+    """The glossary holds every term (its whole table is one result's text): it ranks at
+    0.2 (its front matter), below the pages that explain the term."""
+    pages = search_box("zh/").pages(query)
+    assert pages and not pages[0].endswith("/zh/glossary/"), pages[:3]
+
+
 # English identifiers and short terms, and the topic page that explains each: an example
 # page (a whole program, its names repeated) may come first, but the explanation is found.
 IDENTIFIERS = {
