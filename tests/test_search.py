@@ -227,6 +227,19 @@ def test_identifiers_land_on_the_topic_page(search_box, edition, query):
         f"{query!r}: {wanted} should be among the first three pages found, got {pages[:5]}")
 
 
+@pytest.mark.parametrize("american, british", [
+    ("batch normalization", "batch normalisation"),
+    ("weight initialization", "weight initialisation"),
+    ("tokenization", "tokenisation"),
+    ("optimizer", "optimiser"),
+])
+def test_either_spelling_finds_the_same_pages(search_box, american, british):
+    """The prose spells -ise, the APIs and most readers -ize: the query keeps the stem
+    (overrides/assets/javascripts/workers/query.js). Before, tokenization found nothing."""
+    found = [search_box("").pages(query)[:3] for query in (american, british)]
+    assert found[0] and found[0] == found[1], found
+
+
 def test_each_example_is_found_by_its_title(site, search_box):
     """Example pages rank at 0.4 (hooks/example_pages.py): typed whole, an example's title
     still finds it on the first screen of results (all but one come first or second; the
