@@ -22,11 +22,13 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def glossary_rows(text: str) -> list[dict[str, str]]:
-    """The glossary's table: a row each, its cells by the header's column names."""
+    """The glossary's tables (one per letter range, with the same header): a row each, its
+    cells by the header's column names."""
     lines = [line for line in text.splitlines() if line.startswith("|")]
     header, *rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
                      for line in lines]
-    return [dict(zip(header, row)) for row in rows if not set("".join(row)) <= set("-: ")]
+    return [dict(zip(header, row)) for row in rows
+            if row != header and not set("".join(row)) <= set("-: ")]
 
 
 @functools.cache
