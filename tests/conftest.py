@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import pytest
 
@@ -22,6 +23,12 @@ ZH_PAGES = [p for p in PAGES if ZH in p.parents]
 EN_PAGES = [p for p in PAGES if ZH not in p.parents]
 TOPIC_PAGES = [p for p in EN_PAGES if p.parent != DOCS]
 EXAMPLES = executed_examples.examples()
+
+
+def squash(text: str) -> str:
+    """Text without whitespace: how the tests compare Chinese text, which has no spaces
+    between words (the original's quotes, the terms a search should find)."""
+    return re.sub(r"\s+", "", text)
 
 
 def site_folder(source: pathlib.Path) -> pathlib.PurePosixPath:

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from hooks.search_terms import glossary_rows
-from tests.conftest import DOCS, TOPIC_PAGES, ZH, ZH_PAGES, counterpart
+from tests.conftest import DOCS, TOPIC_PAGES, ZH, ZH_PAGES, counterpart, squash
 
 ORIGINAL = DOCS.parent.parent / "shared" / "original" / "000_30a3ee90039f1980.txt"
 ZH_TOPIC_PAGES = [counterpart(p) for p in TOPIC_PAGES if counterpart(p).exists()]
@@ -26,11 +26,6 @@ BOX_FENCE = re.compile(r'^```\{\.python notest title="[^"]+"\}$', re.MULTILINE)
 
 def page_id(path: pathlib.Path) -> str:
     return str(path.relative_to(DOCS))
-
-
-def squash(text: str) -> str:
-    """Whitespace is the one thing a comparison with the original leaves out."""
-    return re.sub(r"\s+", "", text)
 
 
 def original_answers(with_question: bool = False) -> dict[str, str]:

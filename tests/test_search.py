@@ -16,8 +16,8 @@ import urllib.parse
 import pytest
 from bs4 import BeautifulSoup
 
-from hooks.search_terms import GLOSSARY, chinese_terms, glossary_terms
-from tests.conftest import EXAMPLES, ZH_PAGES, Visit, site_folder
+from hooks.search_terms import CJK, GLOSSARY, chinese_terms, glossary_terms
+from tests.conftest import EXAMPLES, ZH_PAGES, Visit, site_folder, squash
 from tests.markdown_blocks import markdown_parser
 
 pytestmark = pytest.mark.browser
@@ -86,7 +86,7 @@ def lands_on(pages: list[str], wanted: list[str], within: int = 3) -> bool:
 
 @pytest.mark.parametrize("query", ["adam", "AdamW", "优化器", "优缺点"])
 def test_search_finds_the_adam_page(search_box, query):
-    edition = "zh/" if re.search(r"[\u4e00-\u9fff]", query) else ""
+    edition = "zh/" if CJK.search(query) else ""
     pages = search_box(edition).pages(query)
     assert lands_on(pages, ["/training/adam/"]), f"{query!r} found {pages[:5]}"
 
@@ -137,10 +137,6 @@ def headings(text: str) -> list[str]:
     tokens = markdown_parser().parse(text)
     return [re.sub(r"\s*\{[^}]*\}\s*$", "", tokens[i + 1].content)
             for i, token in enumerate(tokens) if token.type == "heading_open"]
-
-
-def squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
 
 
 def chinese_search_terms() -> dict[str, list[str]]:
